@@ -1,0 +1,126 @@
+"""The ``artx`` command: list plugins and run reproductions.
+
+Exit codes: 0 success, 1 a run failed, 2 bad arguments (with a one-line reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from typing import Sequence
+
+from artx import __version__
+
+PRESETS = ("quick", "paper")
+
+
+class _UsageError(Exception):
+    """Bad command-line input; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (not the whole usage block) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from artx.registry import KINDS
+
+    parser = _Parser(prog="artx", description="artx: plugin-based extensions of the Adversarial Robustness Toolbox (ART).")
+    parser.add_argument("--version", action="version", version=f"artx {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins", description="List plugins found through entry points, with their distribution, version and load status.")
+    plugins.add_argument("--kind", choices=sorted(KINDS), help="only this kind of plugin")
+    plugins.add_argument("--no-load", action="store_true", help="list without importing the plugins (fast; status 'not loaded')")
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="reproduce a paper's tables and figures",
+        description="Run a reproduction plugin and write results.json, table.md and figures to OUT/NAME/.",
+    )
+    reproduce.add_argument("name", help="reproduction name (see 'artx plugins --kind reproduction')")
+    reproduce.add_argument("--preset", choices=PRESETS, default="quick", help="quick: offline, embedded data, minutes; paper: full data (default: quick)")
+    reproduce.add_argument("--seeds", type=_positive_int, help="number of seeds (default: the preset's)")
+    reproduce.add_argument("--data-dir", help="folder with full MNIST/Fashion-MNIST in torchvision's layout (default: $ARTX_DATA_DIR)")
+    reproduce.add_argument("--out", default="results", help="output folder (default: results)")
+    reproduce.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    return parser
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from artx.registry import list_plugins
+
+    rows = list_plugins(args.kind, load_plugins=not args.no_load)
+    header = ("KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS")
+    table = [header] + [(r.kind, r.name, r.distribution, r.version, r.status) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for row in rows:
+        if row.error:
+            print(f"{row.status}: {row.kind}/{row.name}: {row.error}", file=sys.stderr)
+    if not rows:
+        print("no plugins found", file=sys.stderr)
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from artx import registry
+    from artx.reproduction import run_reproduction
+    from artx.validation import resolve_device
+
+    try:
+        registry.load("reproduction", args.name)
+        resolve_device(args.device)
+    except (registry.PluginNotFoundError, ValueError) as error:
+        raise _UsageError(f"artx reproduce: {error}") from None
+    results = run_reproduction(
+        args.name,
+        preset=args.preset,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        device=args.device,
+        command="artx " + " ".join(shlex.quote(a) for a in argv),
+    )
+    print(results.markdown())
+    passed = sum(claim.passed for claim in results.claims)
+    print(f"{passed}/{len(results.claims)} claims PASS; wrote {results.out_dir}/results.json and table.md ({results.wall_seconds / 60:.1f} min)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)], format="%(levelname)s %(name)s: %(message)s")
+        if args.command == "plugins":
+            return _cmd_plugins(args)
+        if args.command == "reproduce":
+            return _cmd_reproduce(args, argv)
+        parser.print_help()
+        return 2
+    except _UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

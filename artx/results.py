@@ -1,0 +1,239 @@
+"""Results writer used by every reproduction: ``results.json``, ``table.md`` and PNG figures.
+
+``results.json`` holds every number, the configuration, library versions, seeds, the claims and
+their verdicts; it is identical across two runs of the same command except for its
+``timings`` and ``provenance`` blocks (wall-clock times, command line, git commit). ``table.md``
+puts each of our cells next to the paper's value and the difference, and lists the claims as
+PASS/FAIL. All files are written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.metadata as metadata
+import logging
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from artx import atomic
+from artx.evaluation import MeanStd
+
+logger = logging.getLogger(__name__)
+
+_VERSIONED = ("artx", "artx-plugins", "adversarial-robustness-toolbox", "torch", "torchvision", "numpy", "scikit-learn", "cma", "captum")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that determine the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(folder: Path | None = None) -> str:
+    """The git commit of ``folder`` (with ``-dirty`` if it has uncommitted changes), or "unknown"."""
+    folder = folder or Path.cwd()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+@dataclasses.dataclass
+class Cell:
+    """One table cell: our per-seed values next to the paper's value."""
+
+    table: str
+    row: str
+    column: str
+    values: tuple[float, ...]
+    paper: float | None
+    digits: int
+
+    @property
+    def stats(self) -> MeanStd:
+        return MeanStd(self.values)
+
+    def as_dict(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "table": self.table,
+            "row": self.row,
+            "column": self.column,
+            "values": list(self.values),
+            "mean": stats.mean,
+            "std": stats.std,
+            "paper": self.paper,
+            "difference": None if self.paper is None else stats.mean - self.paper,
+        }
+
+    def markdown(self) -> str:
+        ours = self.stats.format(self.digits)
+        if self.paper is None:
+            return ours
+        return f"{ours} ({self.paper:.{self.digits}f}, {self.stats.mean - self.paper:+.{self.digits}f})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A qualitative claim of the paper, checked on measured values."""
+
+    text: str
+    passed: bool
+    measured: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}: {self.text} — measured: {self.measured}"
+
+
+class ResultsWriter:
+    """Collects a reproduction's numbers, claims and figures and writes them to ``out_dir``.
+
+    :param name: Reproduction name (also the heading of ``table.md``).
+    :param out_dir: Folder for ``results.json``, ``table.md`` and the PNGs.
+    :param title: Paper title.
+    :param preset: Preset name.
+    :param seeds: Seeds used.
+    :param config: Every setting that determines the numbers (JSON-serialisable).
+    :param command: The command line, recorded for provenance.
+    """
+
+    def __init__(self, name: str, out_dir: str | Path, *, title: str = "", preset: str = "", seeds: Sequence[int] = (), config: dict | None = None, command: str | None = None):
+        self.name = name
+        self.out_dir = Path(out_dir)
+        self.title = title
+        self.preset = preset
+        self.seeds = list(seeds)
+        self.config: dict[str, Any] = dict(config or {})
+        self.command = command or " ".join(sys.argv)
+        self.cells: list[Cell] = []
+        self.claims: list[Claim] = []
+        self.notes: list[str] = []
+        self.metrics: dict[str, Any] = {}
+        self.figures: list[str] = []
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    # ---- collecting -------------------------------------------------------------------------
+
+    def add_cell(self, table: str, row: str, column: str, values: float | Sequence[float] | MeanStd, *, paper: float | None = None, digits: int = 2) -> Cell:
+        """Record a cell; ``values`` holds one value per seed (or a single value)."""
+        if isinstance(values, MeanStd):
+            values = values.values
+        elif not isinstance(values, (list, tuple)):
+            values = (values,)
+        values = tuple(float(v) for v in values)
+        if not values or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"cell {table}/{row}/{column} needs finite values; got {values}")
+        cell = Cell(table, row, column, values, None if paper is None else float(paper), digits)
+        self.cells = [c for c in self.cells if (c.table, c.row, c.column) != (table, row, column)] + [cell]
+        return cell
+
+    def add_claim(self, text: str, passed: bool, measured: str) -> Claim:
+        """Record a paper claim and whether the measured values support it."""
+        claim = Claim(text, bool(passed), measured)
+        self.claims.append(claim)
+        logger.info("%s", claim.line())
+        return claim
+
+    def add_note(self, text: str) -> None:
+        """A sentence for the reader of ``table.md`` (settings chosen, known gaps and reasons)."""
+        self.notes.append(text)
+
+    def add_metric(self, name: str, value: Any) -> None:
+        """A JSON-serialisable number or structure that belongs in ``results.json`` only."""
+        self.metrics[name] = value
+
+    def add_figure(self, name: str, figure: Any) -> Path:
+        """Save a matplotlib ``Figure`` as ``<out_dir>/<name>.png`` (atomically)."""
+        path = self.out_dir / f"{name}.png"
+        with atomic.atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+        self.figures.append(path.name)
+        return path
+
+    @contextlib.contextmanager
+    def timed(self, label: str) -> Iterator[None]:
+        """Add the wall time of the block to ``timings[label]``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[label] = self.timings.get(label, 0.0) + time.perf_counter() - started
+
+    # ---- output -------------------------------------------------------------------------------
+
+    @property
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self._started
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reproduction": self.name,
+            "title": self.title,
+            "preset": self.preset,
+            "seeds": self.seeds,
+            "config": self.config,
+            "cells": [cell.as_dict() for cell in self.cells],
+            "claims": [dataclasses.asdict(claim) for claim in self.claims],
+            "metrics": self.metrics,
+            "notes": self.notes,
+            "figures": sorted(self.figures),
+            "versions": library_versions(),
+            "timings": {"wall_seconds": self.wall_seconds, **self.timings},
+            "provenance": {"command": self.command, "commit": git_commit()},
+        }
+
+    def tables(self) -> dict[str, list[Cell]]:
+        grouped: dict[str, list[Cell]] = {}
+        for cell in self.cells:
+            grouped.setdefault(cell.table, []).append(cell)
+        return grouped
+
+    def markdown(self) -> str:
+        data = self.as_dict()
+        minutes = data["timings"]["wall_seconds"] / 60
+        lines = [
+            f"# {self.name}: {self.title}" if self.title else f"# {self.name}",
+            "",
+            f"- command: `{data['provenance']['command']}`",
+            f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min; preset: `{self.preset}`; seeds: {self.seeds}",
+            f"- versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()),
+            "",
+            "Each cell: ours (mean ± std over seeds when there are several), then in parentheses the paper's value and ours − paper.",
+            "",
+        ]
+        for table, cells in self.tables().items():
+            rows = list(dict.fromkeys(cell.row for cell in cells))
+            columns = list(dict.fromkeys(cell.column for cell in cells))
+            lookup = {(cell.row, cell.column): cell.markdown() for cell in cells}
+            lines += [f"## {table}", "", "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+            lines += ["| " + row + " | " + " | ".join(lookup.get((row, column), "—") for column in columns) + " |" for row in rows]
+            lines.append("")
+        if self.claims:
+            lines += ["## Claims", ""] + [f"- {claim.line()}" for claim in self.claims] + [""]
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {note}" for note in self.notes] + [""]
+        if self.figures:
+            lines += ["## Figures", ""] + [f"![{name}]({name})" for name in sorted(self.figures)] + [""]
+        return "\n".join(lines)
+
+    def write(self) -> dict[str, Path]:
+        """Write ``results.json`` and ``table.md`` (figures were written when added)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"json": self.out_dir / "results.json", "markdown": self.out_dir / "table.md"}
+        atomic.write_json(paths["json"], self.as_dict())
+        atomic.write_text(paths["markdown"], self.markdown())
+        return paths
