@@ -125,6 +125,8 @@ class ResultsWriter:
         self.figures: list[str] = []
         self.timings: dict[str, float] = {}
         self._started = time.perf_counter()
+        # Taken at the start: the code that runs is the code checked out when the run began.
+        self.commit = git_commit()
 
     # ---- collecting -------------------------------------------------------------------------
 
@@ -193,7 +195,7 @@ class ResultsWriter:
             "figures": sorted(self.figures),
             "versions": library_versions(),
             "timings": {"wall_seconds": self.wall_seconds, **self.timings},
-            "provenance": {"command": self.command, "commit": git_commit()},
+            "provenance": {"command": self.command, "commit": self.commit},
         }
 
     def tables(self) -> dict[str, list[Cell]]:
