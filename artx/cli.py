@@ -90,15 +90,21 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
         resolve_device(args.device)
     except (registry.PluginNotFoundError, ValueError) as error:
         raise _UsageError(f"artx reproduce: {error}") from None
-    results = run_reproduction(
-        args.name,
-        preset=args.preset,
-        seeds=args.seeds,
-        data_dir=args.data_dir,
-        out_dir=args.out,
-        device=args.device,
-        command="artx " + " ".join(shlex.quote(a) for a in argv),
-    )
+    from artx.data import CorruptDatasetError, DatasetNotFoundError
+
+    try:
+        results = run_reproduction(
+            args.name,
+            preset=args.preset,
+            seeds=args.seeds,
+            data_dir=args.data_dir,
+            out_dir=args.out,
+            device=args.device,
+            command="artx " + " ".join(shlex.quote(a) for a in argv),
+        )
+    except (DatasetNotFoundError, CorruptDatasetError) as error:  # a user's setup problem: no traceback
+        print(f"artx reproduce {args.name}: {error}", file=sys.stderr)
+        return 1
     print(results.markdown())
     passed = sum(claim.passed for claim in results.claims)
     print(f"{passed}/{len(results.claims)} claims PASS; wrote {results.out_dir}/results.json and table.md ({results.wall_seconds / 60:.1f} min)")

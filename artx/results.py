@@ -229,7 +229,7 @@ class ResultsWriter:
         if self.notes:
             lines += ["## Notes", ""] + [f"- {note}" for note in self.notes] + [""]
         if self.figures:
-            lines += ["## Figures", ""] + [f"![{name}]({name})" for name in sorted(self.figures)] + [""]
+            lines += ["## Figures", ""] + [f"![{Path(name).stem}]({name})" for name in sorted(self.figures)] + [""]
         return "\n".join(lines)
 
     def write(self) -> dict[str, Path]:

@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+import pytest
+
+from artx import __version__
+from artx.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"artx {__version__}"
+
+
+def test_console_script_lists_stock_attacks():
+    result = subprocess.run([sys.executable, "-m", "artx.cli", "plugins", "--kind", "evasion"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = {line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert {"fgsm", "bim", "pgd", "jsma", "cw-l0", "cw-l2", "cw-linf", "deepfool"} <= names
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["reproduce", "model-zoo", "--seeds", "0"], "expected a positive integer, got 0"),
+        (["reproduce", "model-zoo", "--preset", "full"], "invalid choice: 'full'"),
+        (["reproduce", "model-zo"], "Did you mean 'model-zoo'"),
+        (["reproduce", "model-zoo", "--device", "tpu"], "device must be 'cpu' or 'cuda'"),
+        (["plugins", "--kind", "attack"], "invalid choice: 'attack'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["plugins", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "reproduce" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [[], ["plugins"], ["reproduce"]])
+def test_help_on_every_command(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: artx" in capsys.readouterr().out
