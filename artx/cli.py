@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from typing import Sequence
@@ -60,6 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", help="folder with full MNIST/Fashion-MNIST in torchvision's layout (default: $ARTX_DATA_DIR)")
     reproduce.add_argument("--out", default="results", help="output folder (default: results)")
     reproduce.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    reproduce.add_argument("--labels", help="human labels CSV (index,label) for reproductions that relabel data, e.g. from 'artx relabel'")
+
+    relabel = commands.add_parser(
+        "relabel",
+        help="label distorted digits by hand (terminal)",
+        description=(
+            "Show each distorted training image in the terminal and record the digit you read in it. Keys: 0-9 label, "
+            "s skip (not identifiable), u undo, q quit. The CSV (index,label) is written after every key; run again to resume. "
+            "Pass the file to 'artx reproduce minimal-dataset --labels FILE'. The images are the same seeded draw the reproduction uses."
+        ),
+    )
+    relabel.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or mnist-5k (default: mnist)")
+    relabel.add_argument("--data-dir", help="folder with full datasets (default: $ARTX_DATA_DIR)")
+    relabel.add_argument("--count", type=_positive_int, default=5000, help="number of training images to label (default: 5000, the paper's)")
+    relabel.add_argument("--seed", type=int, default=0, help="seed of the draw of images (default: 0, as the reproduction)")
+    relabel.add_argument("--transform", default="minimal-dataset", help="preprocessor plugin that distorts the images (default: minimal-dataset)")
+    relabel.add_argument("--out", default="modified-mnist-labels.csv", help="CSV file to write and resume (default: modified-mnist-labels.csv)")
     return parser
 
 
@@ -86,11 +104,16 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from artx.validation import resolve_device
 
     try:
-        registry.load("reproduction", args.name)
+        reproduction = registry.load("reproduction", args.name)
         resolve_device(args.device)
+        if args.labels is not None and not getattr(reproduction, "accepts_labels", False):
+            raise ValueError(f"--labels: reproduction {args.name!r} takes no labels file")
+        if args.labels is not None and not os.path.isfile(args.labels):
+            raise ValueError(f"--labels must be an existing CSV file (index,label); got {args.labels!r}")
     except (registry.PluginNotFoundError, ValueError) as error:
         raise _UsageError(f"artx reproduce: {error}") from None
     from artx.data import CorruptDatasetError, DatasetNotFoundError
+    from artx.relabel import LabelsFileError
 
     try:
         results = run_reproduction(
@@ -101,13 +124,35 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
             out_dir=args.out,
             device=args.device,
             command="artx " + " ".join(shlex.quote(a) for a in argv),
+            labels=args.labels,
         )
-    except (DatasetNotFoundError, CorruptDatasetError) as error:  # a user's setup problem: no traceback
+    except (DatasetNotFoundError, CorruptDatasetError, LabelsFileError) as error:  # a user's setup problem: no traceback
         print(f"artx reproduce {args.name}: {error}", file=sys.stderr)
         return 1
     print(results.markdown())
     passed = sum(claim.passed for claim in results.claims)
     print(f"{passed}/{len(results.claims)} claims PASS; wrote {results.out_dir}/results.json and table.md ({results.wall_seconds / 60:.1f} min)")
+    return 0
+
+
+def _cmd_relabel(args: argparse.Namespace) -> int:
+    from artx import data, registry
+    from artx.relabel import disjoint_subsets, relabel_interactive
+
+    try:
+        if args.dataset not in data.DATASETS:
+            raise ValueError(f"--dataset must be one of {', '.join(data.DATASETS)}; got {args.dataset!r}")
+        transform = registry.create("preprocessor", args.transform)
+        x, _ = data.load(args.dataset, "train", data_dir=args.data_dir)
+        (indices,) = disjoint_subsets(len(x), [args.count], seed=args.seed)
+    except (registry.PluginNotFoundError, registry.PluginLoadError, ValueError, TypeError) as error:
+        raise _UsageError(f"artx relabel: {error}") from None
+    except (data.DatasetNotFoundError, data.CorruptDatasetError) as error:
+        print(f"artx relabel: {error}", file=sys.stderr)
+        return 1
+    distorted, _ = transform(x[indices])
+    labels = relabel_interactive(distorted, indices, args.out)
+    print(f"{len(labels)}/{len(indices)} labelled in {args.out}")
     return 0
 
 
@@ -121,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "reproduce":
             return _cmd_reproduce(args, argv)
+        if args.command == "relabel":
+            return _cmd_relabel(args)
         parser.print_help()
         return 2
     except _UsageError as error:

@@ -52,6 +52,7 @@ class RunContext:
     data_dir: Path | None
     out_dir: Path
     progress: bool = True
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"labels": path}
 
     @property
     def settings(self) -> Mapping[str, Any]:
@@ -68,6 +69,8 @@ class Reproduction(abc.ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     presets: ClassVar[Mapping[str, Preset]]
+    #: Whether ``--labels FILE.csv`` (human labels, see :mod:`artx.relabel`) is accepted.
+    accepts_labels: ClassVar[bool] = False
 
     @abc.abstractmethod
     def run(self, context: RunContext, results: ResultsWriter) -> None:
@@ -84,6 +87,7 @@ def run_reproduction(
     device: str = "cpu",
     progress: bool = True,
     command: str | None = None,
+    labels: str | os.PathLike | None = None,
 ) -> ResultsWriter:
     """Run the reproduction registered as ``name`` and write ``<out_dir>/<name>/``.
 
@@ -92,6 +96,7 @@ def run_reproduction(
     :param data_dir: Folder with full datasets; defaults to ``$ARTX_DATA_DIR``.
     :param out_dir: Parent folder of the output.
     :param device: ``"cpu"`` or ``"cuda"``.
+    :param labels: Human labels (CSV ``index,label``) for reproductions that relabel data.
     """
     from artx import registry
 
@@ -101,6 +106,13 @@ def run_reproduction(
         raise ValueError(f"preset must be one of {', '.join(map(repr, reproduction.presets))} for {name!r}; got {preset!r}")
     chosen = reproduction.presets[preset]
     n_seeds = chosen.seeds if seeds is None else check_int(seeds, "seeds", minimum=1)
+    options: dict[str, Any] = {}
+    if labels is not None:
+        if not reproduction.accepts_labels:
+            raise ValueError(f"labels: reproduction {name!r} takes no labels file")
+        if not Path(labels).is_file():
+            raise ValueError(f"labels must be an existing CSV file (index,label); got {str(labels)!r}")
+        options["labels"] = str(labels)
     context = RunContext(
         preset=chosen,
         seeds=list(range(n_seeds)),
@@ -108,8 +120,11 @@ def run_reproduction(
         data_dir=None if data_dir is None else Path(data_dir),
         out_dir=Path(out_dir) / name,
         progress=progress,
+        options=options,
     )
     config = {"dataset": chosen.dataset, "description": chosen.description, "device": context.device, **dict(chosen.settings)}
+    if labels is not None:
+        config["labels"] = Path(labels).name
     results = ResultsWriter(name, context.out_dir, title=reproduction.title, preset=preset, seeds=context.seeds, config=config, command=command)
     logger.info("running %s (preset %s, seeds %s) into %s", name, preset, context.seeds, context.out_dir)
     reproduction.run(context, results)

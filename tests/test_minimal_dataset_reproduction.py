@@ -1,0 +1,83 @@
+"""The minimal-dataset reproduction end to end on a tiny preset (the real quick preset takes
+minutes): Table 2's cells, claims, the figure, and human labels through --labels."""
+
+import json
+
+import numpy as np
+import pytest
+
+from artx import data, registry
+from artx.cli import main
+from artx.relabel import disjoint_subsets, write_labels_csv
+from tests.conftest import make_distribution
+
+TINY = """
+    from artx.reproduction import Preset
+    from artx_reproductions.minimal_dataset import MinimalDatasetReproduction, _COMMON
+
+
+    class TinyMinimal(MinimalDatasetReproduction):
+        name = "tiny-minimal"
+        presets = {
+            "quick": Preset("quick", "mnist-5k", "tiny", seeds=1, settings={
+                **_COMMON,
+                "archs": ["lenet5"],
+                "fgsm_sweep": [0.1, 0.3],
+                "mnist_epochs": {"lenet5": 2},
+                "modified_count": 300,
+                "proxy_count": 1000,
+                "proxy_epochs": 2,
+                "modified_epochs": {"lenet5": 2},
+                "finetune_epochs": 1,
+                "cw_params": {**_COMMON["cw_params"], "binary_search_steps": 2, "max_iter": 3},
+                "cw_images": 4,
+                "jsma_images": 4,
+                "jsma_pixels": [4, 8],
+                "adaptive_cw_seeds": 1,
+            }),
+        }
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    root = make_distribution(tmp_path / "site", "tiny-minimal", "[artx.reproductions]\ntiny-minimal = tiny_minimal:TinyMinimal\n", {"tiny_minimal": TINY})
+    monkeypatch.syspath_prepend(str(root))
+    registry.refresh()
+
+
+def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys):
+    assert main(["reproduce", "tiny-minimal", "--out", str(tmp_path / "proxy")]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((tmp_path / "proxy" / "tiny-minimal" / "results.json").read_text())
+    table2 = {(c["row"], c["column"]): c for c in results["cells"] if c["table"].startswith("Table 2")}
+    assert len(table2) == 9  # one architecture × 3 trainings × 3 attacks
+    assert table2[("lenet5 · MNIST", "FGSM ε=0.3")]["paper"] == 27.2
+    assert "proxy labeller" in results["metrics"]["modified_mnist"]["method"]
+    assert 0 < results["metrics"]["modified_mnist"]["kept"] <= 300
+    assert (tmp_path / "proxy" / "tiny-minimal" / "figure3_jsma.png").is_file()
+    assert set(results["metrics"]["figure3/lenet5 · MNIST"]) == {"0", "4", "8"}
+    adaptive = {c["column"] for c in results["cells"] if c["table"].startswith("Preprocessor at predict time")}
+    assert adaptive == {"clean, defended", "FGSM non-adaptive", "FGSM adaptive", "CW non-adaptive", "CW adaptive"}
+    assert out.count("PASS: ") + out.count("FAIL: ") == 4  # FGSM, CW, clean accuracy, CW L2 for one architecture
+
+    # Human labels: label the first 200 candidates correctly and the rest wrongly or skipped.
+    x_train, y_train = data.load("mnist-5k", "train")
+    candidates, _ = disjoint_subsets(len(x_train), [300, 1000], seed=0)
+    labels = {int(i): int(y_train[i]) for i in candidates[:200]}
+    labels.update({int(i): int((y_train[i] + 1) % 10) for i in candidates[200:250]})
+    labels.update({int(i): None for i in candidates[250:]})
+    csv = tmp_path / "labels.csv"
+    write_labels_csv(csv, labels)
+    assert main(["reproduce", "tiny-minimal", "--labels", str(csv), "--out", str(tmp_path / "human")]) == 0
+    human = json.loads((tmp_path / "human" / "tiny-minimal" / "results.json").read_text())
+    assert human["metrics"]["modified_mnist"]["kept"] == 200
+    assert "human labels from labels.csv" in human["metrics"]["modified_mnist"]["method"]
+
+
+def test_bad_labels_file_fails_in_one_line(tiny, tmp_path, capsys):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("index,label\n-5,3\n")
+    assert main(["reproduce", "tiny-minimal", "--labels", str(csv), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "labels.csv, line 2: index -5 is not one of the distorted images" in err[0]
