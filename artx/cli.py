@@ -137,7 +137,7 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_relabel(args: argparse.Namespace) -> int:
     from artx import data, registry
-    from artx.relabel import disjoint_subsets, relabel_interactive
+    from artx.relabel import disjoint_subsets, read_single_key, relabel_interactive
 
     try:
         if args.dataset not in data.DATASETS:
@@ -151,7 +151,7 @@ def _cmd_relabel(args: argparse.Namespace) -> int:
         print(f"artx relabel: {error}", file=sys.stderr)
         return 1
     distorted, _ = transform(x[indices])
-    labels = relabel_interactive(distorted, indices, args.out)
+    labels = relabel_interactive(distorted, indices, args.out, read=read_single_key)
     print(f"{len(labels)}/{len(indices)} labelled in {args.out}")
     return 0
 

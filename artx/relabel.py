@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -140,6 +141,34 @@ def render_image(image: np.ndarray) -> str:
         image = image[0]
     levels = np.clip((image * (len(_SHADES) - 1)).round().astype(int), 0, len(_SHADES) - 1)
     return "\n".join("".join(_SHADES[level] * 2 for level in row) for row in levels)
+
+
+def read_single_key(prompt: str) -> str:
+    """Show ``prompt`` and return one key press, without waiting for Enter on a terminal.
+
+    Falls back to ``input`` (a line) when standard input is not a terminal or the platform has
+    no ``termios`` (Windows). Ctrl-D ends input (``EOFError``); Ctrl-C still interrupts.
+    """
+    try:
+        import termios
+        import tty
+    except ImportError:
+        return input(prompt)
+    if not sys.stdin.isatty():
+        return input(prompt)
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    descriptor = sys.stdin.fileno()
+    saved = termios.tcgetattr(descriptor)
+    try:
+        tty.setcbreak(descriptor)
+        key = sys.stdin.read(1)
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
+    if key in ("", "\x04"):
+        raise EOFError
+    sys.stdout.write(key + "\n")
+    return key
 
 
 def relabel_interactive(
