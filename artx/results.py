@@ -41,8 +41,9 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit(folder: Path | None = None) -> str:
-    """The git commit of ``folder`` (with ``-dirty`` if it has uncommitted changes), or "unknown"."""
-    folder = folder or Path.cwd()
+    """The git commit of ``folder`` (default: artx's own source folder, i.e. the checkout of an
+    editable install), with ``-dirty`` for uncommitted changes; "unknown" outside a checkout."""
+    folder = folder or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
