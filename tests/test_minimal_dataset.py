@@ -70,6 +70,19 @@ def test_forward_is_differentiable(digits):
     assert tensor.grad is not None and float(tensor.grad.abs().sum()) > 0
 
 
+def test_bpda_keeps_the_output_and_passes_gradients_through(digits):
+    x, _ = digits
+    tensor = torch.from_numpy(x[:4]).requires_grad_(True)
+    exact, _ = make().forward(tensor)
+    bpda, _ = make(gradient="bpda").forward(tensor)
+    torch.testing.assert_close(bpda, exact)
+    weights = torch.rand_like(bpda)
+    (bpda * weights).sum().backward()
+    torch.testing.assert_close(tensor.grad, weights)  # identity Jacobian
+    with pytest.raises(ValueError, match="gradient must be one of 'exact', 'bpda'"):
+        make(gradient="straight")
+
+
 def test_drop_in_with_art_classifier_fgsm_and_pgd(digits):
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 

@@ -58,7 +58,12 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
     assert (tmp_path / "proxy" / "tiny-minimal" / "figure3_jsma.png").is_file()
     assert set(results["metrics"]["figure3/lenet5 · MNIST"]) == {"0", "4", "8"}
     adaptive = {c["column"] for c in results["cells"] if c["table"].startswith("Preprocessor at predict time")}
-    assert adaptive == {"clean, defended", "FGSM non-adaptive", "FGSM adaptive", "CW non-adaptive", "CW adaptive"}
+    assert adaptive == {
+        "clean, defended", "FGSM non-adaptive", "FGSM adaptive (exact)", "FGSM adaptive (bpda)",
+        "CW non-adaptive", "CW adaptive (exact)", "CW adaptive (bpda)",
+    }
+    assert any(note.startswith("CW gap: ") for note in results["notes"])
+    assert any(note.startswith("FGSM, lenet5: Modified beats MNIST at ") for note in results["notes"])
     assert out.count("PASS: ") + out.count("FAIL: ") == 4  # FGSM, CW, clean accuracy, CW L2 for one architecture
 
     # Human labels: label the first 200 candidates correctly and the rest wrongly or skipped.
