@@ -1,0 +1,96 @@
+"""Benchmark: Monte-Carlo dropout detection vs one plain prediction, measured in one run.
+
+On ``--images`` images (10,000 by default: the MNIST test set with ``--data-dir``, otherwise
+the embedded subset tiled to that count), times with ``lenet5-dropout`` (weights trained for one
+epoch on the embedded subset: speed does not depend on the weights):
+
+- one plain ``predict`` of the ART classifier (dropout off);
+- naive MC dropout: N ART ``predict(training_mode=True)`` calls (the whole model N times);
+- artx's MC dropout (:func:`artx.mc_dropout.mc_dropout_predict`: prefix once, suffix batched);
+- ``detect`` of the ``uncertainty-only`` and ``hybrid-uncertainty`` detectors (the hybrid also
+  classifies the five crops of the images in its uncertain band; thresholds calibrated on FGSM).
+
+Target (issue 4): ``detect`` with N = 50 on 10,000 images ≤ 3× one plain predict.
+
+    python benchmarks/mc_dropout_speed.py --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+TARGET = 3.0
+
+
+def _median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None, help="folder with full MNIST (else the embedded subset, tiled)")
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--passes", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from artx import data, registry
+    from artx.mc_dropout import mc_dropout_predict
+    from artx.model_cache import train_cached
+    from artx.models import to_art_classifier
+
+    x_train, y_train = data.load("mnist-5k", "train")
+    if args.data_dir:
+        x, _ = data.load("mnist", "test", data_dir=args.data_dir)
+    else:
+        x, _ = data.load("mnist-5k", "test")
+    x = np.ascontiguousarray(np.resize(x, (args.images, *x.shape[1:])))
+    classifier = to_art_classifier(train_cached("lenet5-dropout", x_train, y_train, epochs=1, seed=0, progress=False).model)
+
+    def naive() -> None:
+        for _ in range(args.passes):
+            classifier.predict(x, batch_size=args.batch_size, training_mode=True)
+
+    fgsm = registry.create("evasion", "fgsm", classifier, eps=0.3)
+    calibration_x = np.concatenate([x[:500], fgsm.generate(x[500:1000])])
+    is_adversarial = np.r_[np.zeros(500, bool), np.ones(500, bool)]
+    detectors = {}
+    for name in ("uncertainty-only", "hybrid-uncertainty"):
+        detectors[name] = registry.create("detector", name, classifier, n_passes=args.passes, batch_size=args.batch_size)
+        detectors[name].fit(calibration_x, is_adversarial)
+
+    plain = _median_seconds(lambda: classifier.predict(x, batch_size=args.batch_size), args.repeats)
+    rows = [("plain predict (dropout off)", plain)]
+    rows.append((f"naive MC dropout: {args.passes} x predict(training_mode=True)", _median_seconds(naive, 1)))
+    rows.append((f"artx mc_dropout_predict, N={args.passes}", _median_seconds(lambda: mc_dropout_predict(classifier.model, x, n_passes=args.passes, batch_size=args.batch_size), args.repeats)))
+    for name, detector in detectors.items():
+        report = {}
+
+        def run(detector=detector) -> None:
+            report.update(detector.detect(x)[0])
+
+        rows.append((f"{name} detect, N={args.passes}", _median_seconds(run, args.repeats)))
+        if "band" in report:
+            rows[-1] = (rows[-1][0] + f" ({int(np.sum(report['band'] == 'uncertain'))} images in the crop band)", rows[-1][1])
+
+    print(f"lenet5-dropout, {len(x)} images, batch {args.batch_size}:")
+    for label, seconds in rows:
+        print(f"  {label:<78} {seconds:7.3f} s  {seconds / plain:5.1f}x plain")
+    worst = max(seconds for label, seconds in rows if "detect" in label) / plain
+    print(f"  detect cost <= {TARGET:.0f}x plain predict: {'PASS' if worst <= TARGET else 'FAIL'} (worst detector {worst:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
