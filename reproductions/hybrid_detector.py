@@ -318,6 +318,14 @@ class HybridDetectorReproduction(Reproduction):
             tuned = detection[(attack, "hybrid-uncertainty", "test-tuned")].mean
             gaps.append(f"{attack} {ours:.1f}% (test-tuned {tuned:.1f}%) vs {PAPER['detection'][attack]}%")
         results.add_note("Hybrid detection accuracy, ours vs Wang & Zhang: " + "; ".join(gaps) + ".")
+        reasons = []
+        for attack in ATTACKS:
+            rows = collected[("detection", attack, "hybrid-uncertainty", "validation")]
+            missed = sum(r["FN"] for r in rows)
+            below = sum(r["FN below L"] for r in rows)
+            false_alarms = sum(r["FP"] for r in rows)
+            reasons.append(f"{attack}: {missed} missed adversarial images over the seeds, {below} of them below L (confidently misclassified, invisible to the uncertainty) and {missed - below} passed the crop vote; {false_alarms} clean images flagged")
+        results.add_note("Where the hybrid detector (calibrated on validation) errs — " + "; ".join(reasons) + ".")
 
 
 def _detector_params(s, detector_name: str) -> dict[str, Any]:
@@ -352,6 +360,9 @@ def _record_detection(collected, key, report, flagged, y_mix, is_adversarial) ->
         "adversarial · incorrect": int(np.sum(kept & is_adversarial & ~correct)),
     }
     row["kept accuracy"] = 100 * (row["clean · correct"] + row["adversarial · correct"]) / max(int(kept.sum()), 1)
+    if "band" in report:  # hybrid: why adversarial images got through
+        row["FN below L"] = int(np.sum(kept & is_adversarial & (report["band"] == "clean")))
+        row["FN passed the crop vote"] = int(np.sum(kept & is_adversarial & (report["band"] == "uncertain")))
     collected.setdefault(("detection", *key), []).append(row)
 
 
