@@ -29,6 +29,7 @@ class ClassPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
     :param intensity: Pixel value written (default 1.0, full intensity).
     """
 
+    _estimator_requirements = ()  # no model needed (ART refuses to build an attack without this attribute)
     attack_params = PoisoningAttackBlackBox.attack_params + ["nb_classes", "height", "width", "row", "first_col", "col_step", "intensity"]
 
     def __init__(self, nb_classes: int = 10, height: int = 28, width: int = 28, row: int = 1, first_col: int = 4, col_step: int = 2, intensity: float = 1.0):

@@ -24,6 +24,7 @@ class RandomPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
     :param seed: Seed of the positions and intensities (default 0).
     """
 
+    _estimator_requirements = ()  # no model needed (ART refuses to build an attack without this attribute)
     attack_params = PoisoningAttackBlackBox.attack_params + ["nb_classes", "height", "width", "seed"]
 
     def __init__(self, nb_classes: int = 10, height: int = 28, width: int = 28, seed: int = 0):
