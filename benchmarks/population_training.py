@@ -1,0 +1,78 @@
+"""Benchmark: training a population of proxy models together vs one after another.
+
+Trains ``--population`` models of ``--arch`` (default ``shallow-mlp``, the gradcam-pixel search's
+default proxy) for ``--epochs`` on ``--images`` embedded MNIST digits, each member on its own
+data (a different poison pixel, as in the CMA-ES search), three ways, in this one run:
+
+1. sequential with :func:`artx.training.train` (the ordinary trainer), one model after another;
+2. sequential with :func:`artx.population.train_population` and a population of one (same code
+   path as 3, so the ratio isolates the batching);
+3. all members at once with :func:`artx.population.train_population` (stacked parameters + vmap).
+
+Prints the wall times and the ratios (1)/(3) and (2)/(3). Target (issue 5): ≥ 4× for a
+population of 16 on 2 cores, measured against (1).
+
+    python benchmarks/population_training.py
+    python benchmarks/population_training.py --arch lenet5        # a small CNN proxy
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+TARGET = 4.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="shallow-mlp")
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from artx import data
+    from artx.models import build_model
+    from artx.population import train_population
+    from artx.training import train
+
+    x, y = data.load("mnist-5k", "train", limit=args.images, seed=0)
+    rng = np.random.default_rng(0)
+    stacked = np.repeat(x[None], args.population, axis=0)
+    rows, cols = rng.integers(0, 28, size=(2, args.population))
+    for k in range(args.population):  # one poison pixel per member, like a CMA-ES generation
+        stacked[k, :, 0, rows[k], cols[k]] = 1.0
+    common = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": 0}
+
+    started = time.perf_counter()
+    for k in range(args.population):
+        train(build_model(args.arch, seed=k), np.ascontiguousarray(stacked[k]), y, progress=False, **common)
+    sequential_train = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for k in range(args.population):
+        train_population(args.arch, stacked[k : k + 1], y, init_seeds=[k], **common)
+    sequential_population = time.perf_counter() - started
+
+    started = time.perf_counter()
+    train_population(args.arch, stacked, y, init_seeds=list(range(args.population)), **common)
+    together = time.perf_counter() - started
+
+    ratio = sequential_train / together
+    print(f"{args.population} x {args.arch}, {args.images} images, {args.epochs} epoch(s), batch {args.batch_size}, torch threads {torch.get_num_threads()}:")
+    print(f"  (1) sequential, artx.training.train:           {sequential_train:.2f} s")
+    print(f"  (2) sequential, train_population of one:       {sequential_population:.2f} s")
+    print(f"  (3) together, train_population (vmap):         {together:.2f} s")
+    print(f"  ratio (2)/(3) {sequential_population / together:.1f}x (batching alone)")
+    print(f"  speed-up (1)/(3) {ratio:.1f}x (target >= {TARGET:.0f}x): {'PASS' if ratio >= TARGET else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
