@@ -48,3 +48,27 @@ def test_shared_data_and_bad_inputs(small):
         train_population("shallow-mlp", x * 2, y, init_seeds=[0], epochs=1)
     with pytest.raises(ValueError, match="epochs must be an int in"):
         train_population("shallow-mlp", x, y, init_seeds=[0], epochs=0)
+
+
+@pytest.mark.parametrize("arch", ["linear", "shallow-mlp", "lenet5"])
+def test_single_pixel_data_equals_materialised_copies(small, arch):
+    """pixels=(rows, cols, values) trains exactly as per-member copies with the pixels written in
+    (the sparse first-layer identity for Flatten→Linear models, copies for the others)."""
+    x, y = small
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, 28, size=(2, 3, len(x)))
+    values = rng.random((3, len(x))).astype(np.float32)
+    copies = np.repeat(x[None], 3, axis=0)
+    for k in range(3):
+        copies[k, np.arange(len(x)), 0, rows[k], cols[k]] = values[k]
+    sparse = train_population(arch, x, y, init_seeds=[1, 1, 2], epochs=2, batch_size=64, seed=4, pixels=(rows, cols, values))
+    dense = train_population(arch, copies, y, init_seeds=[1, 1, 2], epochs=2, batch_size=64, seed=4)
+    probe = torch.from_numpy(x[:32])
+    with torch.no_grad():
+        for k in range(3):
+            torch.testing.assert_close(sparse.member(k)(probe), dense.member(k)(probe), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(sparse.predict(x, pixels=(rows, cols, values)), dense.predict(copies))
+    with pytest.raises(ValueError, match=r"pixels rows must have shape \(P, N\)"):
+        train_population(arch, x, y, init_seeds=[1], epochs=1, pixels=(rows, cols, values))
+    with pytest.raises(ValueError, match="values must lie in"):
+        train_population(arch, x, y, init_seeds=[1, 1, 2], epochs=1, pixels=(rows, cols, values + 1))

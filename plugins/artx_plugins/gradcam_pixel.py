@@ -317,12 +317,12 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     def _evaluate(self, candidates: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], init_seeds: Sequence[int], order_seed: int) -> list[float]:
         """Gap (clean validation error − poisoned training error) of a proxy trained on each candidate's poisoned data."""
         y = self._y_fit
-        stack = np.repeat(self._x_fit[None], len(candidates), axis=0)
-        index = np.arange(len(y))
-        for p, (rows, cols, intensities) in enumerate(candidates):
-            stack[p, index, :, rows[y], cols[y]] = intensities[y][:, None]
-        population = train_population(self.proxy_arch, stack, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, batch_size=self.proxy_batch_size, seed=order_seed)
-        train_error = (population.predict(stack) != y[None]).mean(axis=1)
+        rows = np.stack([c[0][y] for c in candidates])  # (P, N): each member's pixel for each image
+        cols = np.stack([c[1][y] for c in candidates])
+        values = np.stack([c[2][y] for c in candidates])
+        pixels = (rows, cols, values)
+        population = train_population(self.proxy_arch, self._x_fit, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, batch_size=self.proxy_batch_size, seed=order_seed, pixels=pixels)
+        train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
         val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
         return [float(v - t) for v, t in zip(val_error, train_error)]
 
