@@ -16,7 +16,7 @@ doctoral consortium, "interpretable single-pixel poisons").
    (intensity 0.5), step sizes ``sigma0`` × (n_k − 1) and ``sigma0`` × 1 (``CMA_stds``),
    ``population_size`` candidates per generation for ``generations`` generations.
 3. **Fitness** (minimised): ``−gap`` with ``gap = clean validation error − poisoned training
-   error`` of a proxy model (``proxy_arch``, default ``shallow-mlp``) trained for
+   error`` of a proxy model (``proxy_arch``, default ``linear``) trained for
    ``proxy_epochs`` on the search set's training part (a ``1 − validation_fraction`` share of
    ``x``, seeded split) with the candidate's pixels written in; the validation part stays clean.
    The poisoned training error is measured on that same poisoned training part. All candidates
@@ -75,8 +75,10 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     :param population_size: Candidates per generation (≥ 2, default 16).
     :param sigma0: Initial step size as a fraction of each variable's range (default 0.3).
     :param proxy_arch: Registry name of the proxy architecture (kind ``model``, no dropout or
-        batch norm; default ``"shallow-mlp"``).
-    :param proxy_epochs: Proxy training epochs (default 3).
+        batch norm; default ``"linear"``, multinomial logistic regression: cheap, trained
+        together with the sparse single-pixel path of :mod:`artx.population`, and on MNIST it
+        ranks poisons as the CNN does: class pixel > random pixel > none).
+    :param proxy_epochs: Proxy training epochs (default 5).
     :param proxy_optimizer: Proxy optimizer (default ``"adam"``, see :mod:`artx.training`).
     :param proxy_batch_size: Proxy mini-batch size (default 128).
     :param validation_fraction: Share of the search set kept clean to measure the validation
@@ -103,8 +105,8 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         generations: int = 10,
         population_size: int = 16,
         sigma0: float = 0.3,
-        proxy_arch: str = "shallow-mlp",
-        proxy_epochs: int = 3,
+        proxy_arch: str = "linear",
+        proxy_epochs: int = 5,
         proxy_optimizer: str = "adam",
         proxy_batch_size: int = 128,
         validation_fraction: float = 0.2,
