@@ -106,6 +106,8 @@ class Population:
             delta = values - flat[image, index]  # (P, B): new value − old value
             columns = torch.gather(weight, 2, index[:, None, :].expand(-1, weight.shape[1], -1))  # (P, out, B)
             hidden = hidden + delta[..., None] * columns.transpose(1, 2)
+        if len(self._rest) == 0:  # the model is Flatten → Linear only
+            return hidden
         prefix = self._first + "."
         rest_params = {k: v for k, v in self.params.items() if not k.startswith(prefix)}
         rest_buffers = {k: v for k, v in self.buffers.items() if not k.startswith(prefix)}
@@ -238,7 +240,9 @@ def train_population(
                 logits = population.forward_pixels(xb, *(t[:, start:stop] for t in t_epoch))
             else:
                 logits = population.forward(xb, shared=shared)  # (P, B, classes)
-            per_member = loss_fn(logits.reshape(-1, logits.shape[-1]), yb.repeat(len(seeds))).reshape(len(seeds), -1).mean(1)
+            # classes on dim 1 and the batch as a trailing dim: log-softmax then vectorises over the
+            # batch instead of over the (few) classes
+            per_member = loss_fn(logits.transpose(1, 2), yb.expand(len(seeds), -1)).mean(1)
             per_member.sum().backward()  # sum of independent losses: each member gets its own gradient
             opt.step()
             bar.update(1)

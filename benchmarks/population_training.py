@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default="linear")
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
 
