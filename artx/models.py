@@ -24,6 +24,7 @@ __all__ = [
     "LeNet5",
     "LeNet5Dropout",
     "ShallowMLP",
+    "Linear",
     "CarliniWagnerMNIST",
     "build_model",
     "to_art_classifier",
@@ -134,6 +135,19 @@ class ShallowMLP(_ZooModel):
                 relu1=nn.ReLU(),
                 fc2=nn.Linear(hidden, num_classes),
             ),
+            (in_channels, input_size, input_size),
+            num_classes,
+        )
+
+
+class Linear(_ZooModel):
+    """Multinomial logistic regression: flatten → fc(784 → 10). A cheap proxy model (e.g. for
+    the gradcam-pixel search, where it is trained many times)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28):
+        _check_common(in_channels, input_size, num_classes, min_size=1)
+        super().__init__(
+            OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(in_channels * input_size * input_size, num_classes)),
             (in_channels, input_size, input_size),
             num_classes,
         )

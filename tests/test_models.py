@@ -5,7 +5,7 @@ from torch import nn
 
 from artx.models import build_model, to_art_classifier
 
-ZOO = ["paper-cnn", "lenet5", "lenet5-dropout", "shallow-mlp", "cw-mnist"]
+ZOO = ["paper-cnn", "lenet5", "lenet5-dropout", "shallow-mlp", "linear", "cw-mnist"]
 
 
 @pytest.mark.parametrize("name", ZOO)

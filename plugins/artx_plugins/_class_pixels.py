@@ -1,0 +1,65 @@
+"""Shared by the class-wise single-pixel poisons (``gradcam-pixel``, ``random-pixel``,
+``class-pixel``); not a plugin itself.
+
+A class-wise single-pixel poison is a table: for each class ``k`` one pixel ``(row_k, col_k)``
+and an intensity ``v_k``. ``poison(x, y)`` writes ``v_k`` at ``(row_k, col_k)`` (every channel)
+of each image whose label is ``k`` and leaves every other pixel as it was. ART's own
+``add_single_bd`` overwrites a whole row on NCHW input, so this is written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from artx.validation import check_images, check_labels
+
+
+class ClassPixelTable:
+    """Mixin: the per-class pixel table and ``poison``. Subclasses set ``rows_``, ``cols_``,
+    ``intensities_`` (arrays of length ``nb_classes``) and ``height``/``width``."""
+
+    nb_classes: int
+    height: int
+    width: int
+    rows_: np.ndarray | None = None
+    cols_: np.ndarray | None = None
+    intensities_: np.ndarray | None = None
+
+    def _set_table(self, rows, cols, intensities) -> None:
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        intensities = np.asarray(intensities, dtype=np.float32)
+        if not (rows.shape == cols.shape == intensities.shape == (self.nb_classes,)):
+            raise ValueError(f"the pixel table needs one row, column and intensity per class ({self.nb_classes}); got shapes {rows.shape}, {cols.shape}, {intensities.shape}")
+        if rows.min() < 0 or rows.max() >= self.height or cols.min() < 0 or cols.max() >= self.width:
+            raise ValueError(f"pixel positions must lie inside the {self.height}x{self.width} image")
+        if not np.all(np.isfinite(intensities)) or intensities.min() < 0 or intensities.max() > 1:
+            raise ValueError(f"pixel intensities must lie in [0, 1]; got {intensities.tolist()}")
+        self.rows_, self.cols_, self.intensities_ = rows, cols, intensities
+
+    def pixels(self) -> list[dict]:
+        """The poison: one ``{"class", "row", "col", "intensity"}`` dict per class."""
+        if self.rows_ is None:
+            raise RuntimeError(f"{type(self).__name__} has no pixels yet; call fit(x, y) first")
+        return [
+            {"class": k, "row": int(self.rows_[k]), "col": int(self.cols_[k]), "intensity": float(self.intensities_[k])}
+            for k in range(self.nb_classes)
+        ]
+
+    def poison(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+        """Write each image's class pixel (chosen by its label ``y``); return ``(x_poisoned, y)``.
+
+        :param x: float32 images (N, C, H, W) in [0, 1].
+        :param y: Integer class labels (N,) in ``[0, nb_classes)`` (not one-hot).
+        :return: A poisoned copy of ``x`` and ``y`` unchanged.
+        """
+        if kwargs:
+            raise TypeError(f"poison() got unexpected keyword arguments {sorted(kwargs)}")
+        if self.rows_ is None:
+            raise RuntimeError(f"{type(self).__name__} has no pixels yet; call fit(x, y) first")
+        if y is None:
+            raise ValueError("y (the labels) is required: each image gets the pixel of its own class")
+        check_images(x, "x", height_width=(self.height, self.width))
+        check_labels(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
+        out = x.copy()
+        out[np.arange(len(x)), :, self.rows_[y], self.cols_[y]] = self.intensities_[y][:, None]
+        return out, y

@@ -1,0 +1,372 @@
+"""``gradcam-pixel``: class-wise single-pixel poisons placed outside the region GradCAM says the
+clean model looks at, with positions and intensities searched by CMA-ES (Chaudhury, AAAI 2020
+doctoral consortium, "interpretable single-pixel poisons").
+
+``fit(x, y)`` runs the search; ``poison(x, y)`` then writes each image's class pixel.
+
+1. **Allowed region.** captum's ``LayerGradCam`` on ``layer`` of the clean model (default
+   ``"conv2"``, the last conv layer of ``paper-cnn``), with the true label as target and ReLU on
+   the map, upsampled bilinearly to the image size (``LayerAttribution.interpolate``). Per class,
+   the mean map over that class's images; the region of interest is where the mean map is
+   ≥ ``threshold`` × its maximum; the class's pixel may only go in the complement (its
+   *allowed set*, in raster order).
+2. **Search space.** Per class ``k``: an integer index into its allowed set and an intensity in
+   [0, 1]: 2K variables, CMA-ES (``cma.CMAEvolutionStrategy``, ask/tell) with the K indices as
+   integer variables, bounds ``[0, n_k − 1]`` and ``[0, 1]``, start at the middle of each range
+   (intensity 0.5), step sizes ``sigma0`` × (n_k − 1) and ``sigma0`` × 1 (``CMA_stds``),
+   ``population_size`` candidates per generation for ``generations`` generations.
+3. **Fitness** (minimised): ``−gap`` with ``gap = clean validation error − poisoned training
+   error`` of a proxy model (``proxy_arch``, default ``linear``) trained for
+   ``proxy_epochs`` on the search set's training part (a ``1 − validation_fraction`` share of
+   ``x``, seeded split) with the candidate's pixels written in; the validation part stays clean.
+   The poisoned training error is measured on that same poisoned training part. All candidates
+   of a generation share one training seed (same initial weights, same batch order), so that
+   they differ only by their poison; the ``population_size`` proxies of a generation are trained
+   together (:func:`artx.population.train_population`, stacked parameters + ``vmap``).
+4. **Result.** The distribution mean (``es.result.xfavorite``) after the last generation,
+   rounded, is the poison; it is re-evaluated ``reevaluations`` times with fresh training seeds
+   and the mean gap is stored as ``final_gap_``.
+
+Checkpointing: with ``checkpoint_path``, every generation's candidates and fitness values are
+written there atomically as JSON, together with the search's parameters and a fingerprint of the
+data and the clean model. A restarted ``fit`` replays the stored generations through a fresh
+CMA-ES with the same seed (ask, check that it proposes the stored candidates, tell the stored
+fitness values) instead of unpickling an optimizer object, so the file holds only numbers and is
+safe to read; a checkpoint written with different parameters or data is refused. cma draws from
+numpy's global generator: the search keeps its own copy of that generator's state and swaps it in
+around each cma call, so code running between generations cannot change the search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as metadata
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from art.attacks.attack import PoisoningAttackWhiteBox
+from art.estimators.classification import PyTorchClassifier
+from tqdm.auto import tqdm
+
+from artx import atomic
+from artx.data import fingerprint
+from artx.population import train_population
+from artx.validation import check_float, check_images, check_int, check_labels
+
+from artx_plugins._class_pixels import ClassPixelTable
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+
+
+class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
+    """CMA-ES search for class-wise single pixels outside the clean model's GradCAM region.
+
+    :param classifier: The clean model M_c, an ART ``PyTorchClassifier``.
+    :param layer: Name of the module GradCAM looks at (default ``"conv2"``).
+    :param threshold: Region of interest = mean map ≥ ``threshold`` × its max (default 0.5, in [0, 1]).
+    :param generations: CMA-ES generations (≥ 1, default 10).
+    :param population_size: Candidates per generation (≥ 2, default 16).
+    :param sigma0: Initial step size as a fraction of each variable's range (default 0.3).
+    :param proxy_arch: Registry name of the proxy architecture (kind ``model``, no dropout or
+        batch norm; default ``"linear"``, multinomial logistic regression: cheap, trained
+        together with the sparse single-pixel path of :mod:`artx.population`, and on MNIST it
+        ranks poisons as the CNN does: class pixel > random pixel > none).
+    :param proxy_epochs: Proxy training epochs (default 5).
+    :param proxy_optimizer: Proxy optimizer (default ``"adam"``, see :mod:`artx.training`).
+    :param proxy_batch_size: Proxy mini-batch size (default 128).
+    :param validation_fraction: Share of the search set kept clean to measure the validation
+        error (default 0.2).
+    :param reevaluations: Trainings of the final candidate (default 3).
+    :param seed: Seed of CMA-ES, the split and the proxy trainings (default 0).
+    :param checkpoint_path: JSON file for the per-generation checkpoint, or None.
+    :param batch_size: Batch size of the GradCAM pass (default 256).
+    :param progress: Show a tqdm bar over generations.
+    """
+
+    _estimator_requirements = (PyTorchClassifier,)
+    attack_params = PoisoningAttackWhiteBox.attack_params + [
+        "layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs",
+        "proxy_optimizer", "proxy_batch_size", "validation_fraction", "reevaluations", "seed",
+        "checkpoint_path", "batch_size", "progress",
+    ]
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        layer: str = "conv2",
+        threshold: float = 0.5,
+        generations: int = 10,
+        population_size: int = 16,
+        sigma0: float = 0.3,
+        proxy_arch: str = "linear",
+        proxy_epochs: int = 5,
+        proxy_optimizer: str = "adam",
+        proxy_batch_size: int = 128,
+        validation_fraction: float = 0.2,
+        reevaluations: int = 3,
+        seed: int = 0,
+        checkpoint_path: str | os.PathLike | None = None,
+        batch_size: int = 256,
+        progress: bool = False,
+    ):
+        super().__init__(classifier)
+        self.layer = layer
+        self.threshold = threshold
+        self.generations = generations
+        self.population_size = population_size
+        self.sigma0 = sigma0
+        self.proxy_arch = proxy_arch
+        self.proxy_epochs = proxy_epochs
+        self.proxy_optimizer = proxy_optimizer
+        self.proxy_batch_size = proxy_batch_size
+        self.validation_fraction = validation_fraction
+        self.reevaluations = reevaluations
+        self.seed = seed
+        self.checkpoint_path = checkpoint_path
+        self.batch_size = batch_size
+        self.progress = progress
+        self._check_params()
+        self.nb_classes = int(classifier.nb_classes)
+        shape = tuple(classifier.input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"classifier.input_shape must be (C, H, W); got {shape}")
+        self.channels, self.height, self.width = (int(v) for v in shape)
+        self.cam_maps_: np.ndarray | None = None
+        self.allowed_: np.ndarray | None = None
+        self.history_: list[dict] = []
+        self.final_gaps_: list[float] = []
+        self.resumed_generations_ = 0
+
+    # ---- parameters ---------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        if not isinstance(self.layer, str):
+            raise TypeError(f"layer must be a module name (str), e.g. 'conv2'; got {self.layer!r}")
+        modules = dict(self.estimator.model.named_modules())
+        if self.layer not in modules or self.layer == "":
+            convs = [name for name, m in modules.items() if isinstance(m, torch.nn.Conv2d)]
+            raise ValueError(f"layer must name a module of the classifier's model; got {self.layer!r}; conv layers: {', '.join(convs) or '(none)'}")
+        check_float(self.threshold, "threshold", minimum=0.0, maximum=1.0)
+        check_int(self.generations, "generations", minimum=1)
+        check_int(self.population_size, "population_size", minimum=2)
+        check_float(self.sigma0, "sigma0", minimum=0.0, min_inclusive=False)
+        if not isinstance(self.proxy_arch, str):
+            raise TypeError(f"proxy_arch must be a model registry name; got {self.proxy_arch!r}")
+        check_int(self.proxy_epochs, "proxy_epochs", minimum=1)
+        check_int(self.proxy_batch_size, "proxy_batch_size", minimum=1)
+        check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
+        check_int(self.reevaluations, "reevaluations", minimum=1)
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_path must be a path or None; got {self.checkpoint_path!r}")
+
+    def _search_spec(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Everything that determines the search's results (stored in, and compared with, the checkpoint)."""
+        model = self.estimator.model
+        weights = fingerprint(*[v.detach().cpu().numpy() for v in model.state_dict().values()])
+        names = ("layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs", "proxy_optimizer", "proxy_batch_size", "validation_fraction", "reevaluations", "seed")
+        return {**{name: getattr(self, name) for name in names}, "data": fingerprint(x, y), "clean_model": weights, "cma": metadata.version("cma")}
+
+    # ---- GradCAM ------------------------------------------------------------------------------
+
+    def class_cams(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per class, the mean GradCAM map (ReLU, upsampled to H × W) over that class's images for
+        the true label: array (K, H, W). Every class needs at least one image."""
+        from captum.attr import LayerAttribution, LayerGradCam
+
+        check_images(x, "x", channels=self.channels, height_width=(self.height, self.width))
+        check_labels(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
+        counts = np.bincount(y, minlength=self.nb_classes)
+        empty = [k for k in range(self.nb_classes) if counts[k] == 0]
+        if empty:
+            raise ValueError(f"y must hold images of every class 0..{self.nb_classes - 1} (a class's GradCAM map is a mean over its images); classes without images: {empty}")
+        model = self.estimator.model
+        was_training = model.training
+        model.eval()
+        gradcam = LayerGradCam(model, dict(model.named_modules())[self.layer])
+        sums = np.zeros((self.nb_classes, self.height, self.width), dtype=np.float64)
+        try:
+            for start in range(0, len(x), self.batch_size):
+                xb = torch.from_numpy(x[start : start + self.batch_size]).to(self.estimator.device)
+                yb = torch.from_numpy(y[start : start + self.batch_size].astype(np.int64)).to(self.estimator.device)
+                maps = gradcam.attribute(xb, target=yb, relu_attributions=True)
+                maps = LayerAttribution.interpolate(maps, (self.height, self.width), interpolate_mode="bilinear")
+                maps = maps.detach().cpu().numpy().sum(axis=1)  # (B, H, W)
+                np.add.at(sums, y[start : start + self.batch_size], maps)
+        finally:
+            model.train(was_training)
+        return (sums / counts[:, None, None]).astype(np.float32)
+
+    def allowed_masks(self, cams: np.ndarray) -> np.ndarray:
+        """Boolean (K, H, W): True where class ``k``'s pixel may go (outside its region of interest)."""
+        allowed = np.empty(cams.shape, dtype=bool)
+        for k, cam in enumerate(cams):
+            peak = float(cam.max())
+            if peak <= 0:  # the model's evidence for this class is nowhere positive: no region
+                logger.warning("class %d: GradCAM map is zero everywhere; every pixel is allowed", k)
+                allowed[k] = True
+            else:
+                allowed[k] = cam < self.threshold * peak
+        short = [k for k in range(len(cams)) if not allowed[k].any()]
+        if short:
+            raise ValueError(f"threshold={self.threshold} leaves no allowed pixel outside the GradCAM region for classes {short}; raise threshold (in (0, 1])")
+        return allowed
+
+    # ---- search -------------------------------------------------------------------------------
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "GradCamPixelPoisoning":
+        """Compute the allowed regions and search the pixels on the search set ``(x, y)``.
+
+        :param x: float32 images (N, C, H, W) in [0, 1] (the attacker's training data).
+        :param y: Integer labels (N,) in ``[0, nb_classes)``; every class must occur.
+        """
+        import cma
+
+        self.cam_maps_ = self.class_cams(x, y)
+        self.allowed_ = self.allowed_masks(self.cam_maps_)
+        self._flat_allowed = [np.flatnonzero(mask.ravel()) for mask in self.allowed_]
+        sizes = np.array([len(f) for f in self._flat_allowed])
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(x))
+        n_val = max(1, int(round(self.validation_fraction * len(x))))
+        if n_val >= len(x):
+            raise ValueError(f"x must hold at least 2 images to split off a validation part; got {len(x)}")
+        self._x_val, self._y_val = x[order[:n_val]], y[order[:n_val]]
+        self._x_fit, self._y_fit = x[order[n_val:]], y[order[n_val:]]
+
+        spec = self._search_spec(x, y)
+        stored = self._read_checkpoint(spec)
+        K = self.nb_classes
+        x0 = np.concatenate([(sizes - 1) / 2.0, np.full(K, 0.5)])
+        options = {
+            "bounds": [[0.0] * K + [0.0] * K, [float(n - 1) for n in sizes] + [1.0] * K],
+            "integer_variables": list(range(K)),
+            "popsize": self.population_size,
+            "seed": self.seed + 1,  # cma treats seed 0 as "seed from the clock"
+            "CMA_stds": [float(max(n - 1, 1)) for n in sizes] + [1.0] * K,
+            "verbose": -9,
+            "verb_disp": 0,
+            "verb_log": 0,
+        }
+        outer = np.random.get_state()
+        es = cma.CMAEvolutionStrategy(x0, self.sigma0, options)
+        self._cma_state = np.random.get_state()
+        np.random.set_state(outer)
+
+        self.history_ = []
+        self.resumed_generations_ = len(stored)
+        bar = tqdm(range(self.generations), desc="CMA-ES generations", unit="gen", leave=False, disable=not self.progress or None)
+        for generation in bar:
+            with self._cma_random():
+                solutions = [np.asarray(s, dtype=np.float64) for s in es.ask()]
+            if generation < len(stored):
+                record = stored[generation]
+                if not np.allclose(np.array(solutions), np.array(record["solutions"]), rtol=0, atol=1e-9):
+                    raise ValueError(f"checkpoint {self.checkpoint_path} cannot be replayed: CMA-ES proposes other candidates than it stores (was it written by another cma version?); delete it to restart")
+                fitness = list(record["fitness"])
+            else:
+                record = {"generation": generation, "training_seed": self._training_seed(generation), "solutions": [s.tolist() for s in solutions]}
+                gaps = self._evaluate([self._decode(s) for s in solutions], [record["training_seed"]] * len(solutions), record["training_seed"])
+                fitness = [-g for g in gaps]
+                record["fitness"] = fitness
+            with self._cma_random():
+                es.tell(solutions, fitness)
+            self.history_.append(record)
+            if generation >= len(stored) and self.checkpoint_path is not None:
+                atomic.write_json(self.checkpoint_path, {"format": CHECKPOINT_FORMAT, "spec": spec, "generations": self.history_})
+            bar.set_postfix(best_gap=f"{-min(fitness):.3f}")
+            logger.info("generation %d/%d: best gap %.4f, mean gap %.4f", generation + 1, self.generations, -min(fitness), -float(np.mean(fitness)))
+
+        rows, cols, intensities = self._decode(np.asarray(es.result.xfavorite, dtype=np.float64))
+        final_seed = self._training_seed(self.generations)
+        seeds = [final_seed + r for r in range(self.reevaluations)]
+        self.final_gaps_ = self._evaluate([(rows, cols, intensities)] * self.reevaluations, seeds, final_seed)
+        self._set_table(rows, cols, intensities)
+        logger.info("final poison: gap %.4f ± %.4f over %d proxy trainings", np.mean(self.final_gaps_), np.std(self.final_gaps_), self.reevaluations)
+        return self
+
+    @contextlib.contextmanager
+    def _cma_random(self) -> Iterator[None]:
+        """Run a cma call on the search's own copy of numpy's global generator."""
+        outer = np.random.get_state()
+        np.random.set_state(self._cma_state)
+        try:
+            yield
+        finally:
+            self._cma_state = np.random.get_state()
+            np.random.set_state(outer)
+
+    def _training_seed(self, generation: int) -> int:
+        return int(np.random.SeedSequence([self.seed, generation]).generate_state(1)[0] % (2**31))
+
+    def _decode(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A CMA-ES vector → (rows, cols, intensities); indices rounded and clipped into the allowed sets."""
+        K = self.nb_classes
+        rows, cols = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+        for k, flat in enumerate(self._flat_allowed):
+            index = int(np.clip(np.rint(z[k]), 0, len(flat) - 1))
+            rows[k], cols[k] = divmod(int(flat[index]), self.width)
+        return rows, cols, np.clip(z[K:], 0.0, 1.0).astype(np.float32)
+
+    def _evaluate(self, candidates: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], init_seeds: Sequence[int], order_seed: int) -> list[float]:
+        """Gap (clean validation error − poisoned training error) of a proxy trained on each candidate's poisoned data."""
+        y = self._y_fit
+        rows = np.stack([c[0][y] for c in candidates])  # (P, N): each member's pixel for each image
+        cols = np.stack([c[1][y] for c in candidates])
+        values = np.stack([c[2][y] for c in candidates])
+        pixels = (rows, cols, values)
+        population = train_population(self.proxy_arch, self._x_fit, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, batch_size=self.proxy_batch_size, seed=order_seed, pixels=pixels)
+        train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
+        val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
+        return [float(v - t) for v, t in zip(val_error, train_error)]
+
+    def _read_checkpoint(self, spec: dict) -> list[dict]:
+        if self.checkpoint_path is None or not Path(self.checkpoint_path).is_file():
+            return []
+        path = Path(self.checkpoint_path)
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            saved_spec, generations = state["spec"], state["generations"]
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"format {state.get('format')!r}")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"checkpoint_path {str(path)!r} is not a readable gradcam-pixel checkpoint ({error}); delete it to restart") from error
+        if saved_spec != spec:
+            keys = sorted(k for k in set(spec) | set(saved_spec) if spec.get(k) != saved_spec.get(k))
+            raise ValueError(f"checkpoint_path {str(path)!r} belongs to a search with other parameters or data (differs in: {', '.join(keys)}); refusing to mix them. Use another path or delete it")
+        logger.info("resuming the search from %s after %d generation(s)", path, len(generations))
+        return generations[: self.generations]
+
+    # ---- inspection ---------------------------------------------------------------------------
+
+    def plot_maps(self, class_names: Sequence[str] | None = None):
+        """Figure: each class's mean GradCAM map, its region of interest outlined, the chosen pixel marked."""
+        from matplotlib.figure import Figure
+
+        if self.cam_maps_ is None or self.rows_ is None:
+            raise RuntimeError("plot_maps needs a fitted search; call fit(x, y) first")
+        names = list(class_names) if class_names is not None else [str(k) for k in range(self.nb_classes)]
+        columns = min(5, self.nb_classes)
+        rows = (self.nb_classes + columns - 1) // columns
+        figure = Figure(figsize=(2.2 * columns, 2.4 * rows))
+        axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+        for k in range(self.nb_classes):
+            ax = axes[k]
+            ax.imshow(self.cam_maps_[k], cmap="viridis")
+            ax.contour(~self.allowed_[k], levels=[0.5], colors="white", linewidths=0.8)
+            ax.scatter([self.cols_[k]], [self.rows_[k]], s=60, facecolors="none", edgecolors="red", linewidths=1.5)
+            ax.set_title(f"{names[k]}: ({self.rows_[k]},{self.cols_[k]}) v={self.intensities_[k]:.2f}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in axes[self.nb_classes :]:
+            ax.axis("off")
+        figure.suptitle(f"mean GradCAM ({self.layer}) per class; white: region of interest (≥ {self.threshold} × max); red: poison pixel", fontsize=8)
+        return figure
