@@ -175,7 +175,7 @@ def mc_dropout_predict(
     device = _model_device(model)
     mean_logits, uncertainty = [], []
     fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), torch.no_grad(), only_dropout_active(model):
+    with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), only_dropout_active(model):
         torch.manual_seed(seed)
         for start in range(0, len(x), batch_size):
             batch = torch.from_numpy(x[start : start + batch_size]).to(device)
