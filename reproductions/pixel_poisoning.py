@@ -71,6 +71,7 @@ _COMMON: dict[str, Any] = {
     "sigma0": 0.3,
     "proxy_arch": "linear",
     "proxy_optimizer": "adam",
+    "proxy_lr": None,
     "proxy_batch_size": 128,
     "validation_fraction": 0.2,
     "reevaluations": 3,
@@ -103,14 +104,14 @@ class PixelPoisoningReproduction(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset (4,000 train / 1,000 test); search on the 4,000 training images, 30 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
+            "embedded 5k MNIST subset (4,000 train / 1,000 test); search on the 4,000 training images, 60 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
             seeds=3,
             settings={
                 **_COMMON,
                 "datasets": ["mnist-5k"],
                 "cnn_epochs": 5,
                 "search_size": 4000,
-                "generations": 30,
+                "generations": 60,
                 "proxy_epochs": 5,
                 "train_error_size": 4000,
                 "baseline_train_size": {"linear-svm": 4000, "random-forest": 4000, "rbf-svm": 4000},
@@ -120,7 +121,7 @@ class PixelPoisoningReproduction(Reproduction):
         "paper": Preset(
             "paper",
             "mnist",
-            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); search on 10,000 training images, 40 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on 10,000-image subsets",
+            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); search on 10,000 training images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on 10,000-image subsets",
             seeds=3,
             settings={
                 **_COMMON,
@@ -129,7 +130,8 @@ class PixelPoisoningReproduction(Reproduction):
                 # epochs ≈ 57 min at 56.7 s per 60k-image epoch (1 thread); 3 epochs would be ≈ 85 min
                 "cnn_epochs": 2,
                 "search_size": 10000,
-                "generations": 40,
+                # a generation of 16 linear proxies on 8,000 images takes ~1 s: the budget is cheap
+                "generations": 150,
                 "proxy_epochs": 5,
                 "train_error_size": 10000,
                 "baseline_train_size": {"linear-svm": 10000, "random-forest": 10000, "rbf-svm": 10000},
@@ -171,7 +173,7 @@ class PixelPoisoningReproduction(Reproduction):
         search_params = {
             "layer": s["gradcam_layer"], "threshold": s["threshold"], "generations": s["generations"],
             "population_size": s["population_size"], "sigma0": s["sigma0"], "proxy_arch": s["proxy_arch"],
-            "proxy_epochs": s["proxy_epochs"], "proxy_optimizer": s["proxy_optimizer"], "proxy_batch_size": s["proxy_batch_size"],
+            "proxy_epochs": s["proxy_epochs"], "proxy_optimizer": s["proxy_optimizer"], "proxy_lr": s["proxy_lr"], "proxy_batch_size": s["proxy_batch_size"],
             "validation_fraction": s["validation_fraction"], "reevaluations": s["reevaluations"], "seed": s["search_seed"],
         }
         key = cache_key({"search": search_params, "clean_model": clean.key, "search_index": search_index.tolist()})
@@ -322,7 +324,7 @@ class PixelPoisoningReproduction(Reproduction):
             f"Search budget per dataset: {s['generations']} generations × population {s['population_size']} "
             f"({s['generations'] * s['population_size']} proxy trainings + {s['reevaluations']} re-evaluations of the final mean), on "
             f"{s['search_size']:,} training images ({1 - s['validation_fraction']:.0%} poisoned for the proxy, {s['validation_fraction']:.0%} kept clean "
-            f"for the validation error). Proxy: {s['proxy_arch']}, {s['proxy_epochs']} epochs, {s['proxy_optimizer']}, batch {s['proxy_batch_size']}; fitness = "
+            f"for the validation error). Proxy: {s['proxy_arch']}, {s['proxy_epochs']} epochs, {s['proxy_optimizer']} (lr {s['proxy_lr'] or 'default'}), batch {s['proxy_batch_size']}; fitness = "
             "−(clean validation error − poisoned training error), the same training seed for all candidates of a generation; the result is CMA-ES's "
             "distribution mean after the last generation. The paper gives no budget."
         )

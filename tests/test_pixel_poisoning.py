@@ -210,6 +210,8 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"threshold": float("nan")}, ValueError, "threshold must be finite"),
         ({"reevaluations": 0}, ValueError, "reevaluations"),
         ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+        ({"proxy_lr": 0.0}, ValueError, "proxy_lr"),
+        ({"proxy_lr": "fast"}, TypeError, "proxy_lr must be a real number"),
     ]:
         with pytest.raises(error, match=match):
             search(clean_cnn, **params)

@@ -80,6 +80,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         ranks poisons as the CNN does: class pixel > random pixel > none).
     :param proxy_epochs: Proxy training epochs (default 5).
     :param proxy_optimizer: Proxy optimizer (default ``"adam"``, see :mod:`artx.training`).
+    :param proxy_lr: Proxy learning rate, or None for the optimizer's default (default None).
     :param proxy_batch_size: Proxy mini-batch size (default 128).
     :param validation_fraction: Share of the search set kept clean to measure the validation
         error (default 0.2).
@@ -93,7 +94,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     _estimator_requirements = (PyTorchClassifier,)
     attack_params = PoisoningAttackWhiteBox.attack_params + [
         "layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs",
-        "proxy_optimizer", "proxy_batch_size", "validation_fraction", "reevaluations", "seed",
+        "proxy_optimizer", "proxy_lr", "proxy_batch_size", "validation_fraction", "reevaluations", "seed",
         "checkpoint_path", "batch_size", "progress",
     ]
 
@@ -108,6 +109,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         proxy_arch: str = "linear",
         proxy_epochs: int = 5,
         proxy_optimizer: str = "adam",
+        proxy_lr: float | None = None,
         proxy_batch_size: int = 128,
         validation_fraction: float = 0.2,
         reevaluations: int = 3,
@@ -125,6 +127,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         self.proxy_arch = proxy_arch
         self.proxy_epochs = proxy_epochs
         self.proxy_optimizer = proxy_optimizer
+        self.proxy_lr = proxy_lr
         self.proxy_batch_size = proxy_batch_size
         self.validation_fraction = validation_fraction
         self.reevaluations = reevaluations
@@ -160,6 +163,8 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         if not isinstance(self.proxy_arch, str):
             raise TypeError(f"proxy_arch must be a model registry name; got {self.proxy_arch!r}")
         check_int(self.proxy_epochs, "proxy_epochs", minimum=1)
+        if self.proxy_lr is not None:
+            check_float(self.proxy_lr, "proxy_lr", minimum=0.0, min_inclusive=False)
         check_int(self.proxy_batch_size, "proxy_batch_size", minimum=1)
         check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
         check_int(self.reevaluations, "reevaluations", minimum=1)
@@ -172,7 +177,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         """Everything that determines the search's results (stored in, and compared with, the checkpoint)."""
         model = self.estimator.model
         weights = fingerprint(*[v.detach().cpu().numpy() for v in model.state_dict().values()])
-        names = ("layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs", "proxy_optimizer", "proxy_batch_size", "validation_fraction", "reevaluations", "seed")
+        names = ("layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs", "proxy_optimizer", "proxy_lr", "proxy_batch_size", "validation_fraction", "reevaluations", "seed")
         return {**{name: getattr(self, name) for name in names}, "data": fingerprint(x, y), "clean_model": weights, "cma": metadata.version("cma")}
 
     # ---- GradCAM ------------------------------------------------------------------------------
@@ -323,7 +328,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         cols = np.stack([c[1][y] for c in candidates])
         values = np.stack([c[2][y] for c in candidates])
         pixels = (rows, cols, values)
-        population = train_population(self.proxy_arch, self._x_fit, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, batch_size=self.proxy_batch_size, seed=order_seed, pixels=pixels)
+        population = train_population(self.proxy_arch, self._x_fit, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, lr=self.proxy_lr, batch_size=self.proxy_batch_size, seed=order_seed, pixels=pixels)
         train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
         val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
         return [float(v - t) for v, t in zip(val_error, train_error)]
