@@ -28,6 +28,7 @@ from artx.data import fingerprint
 from artx.models import build_model
 from artx.paths import cache_dir
 from artx.training import DEFAULT_LR, TrainingHistory, train
+from artx.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def train_cached(
     device: str = "cpu",
     use_cache: bool = True,
     progress: bool = True,
+    snapshot_epochs: Iterable[int] | None = None,
 ) -> TrainedModel:
     """Return the model ``arch`` trained on ``(x, y)``, from the cache when it is there.
 
@@ -85,9 +87,19 @@ def train_cached(
     :param model_params: Constructor parameters of the architecture.
     :param init_state: Starting weights (e.g. a pretrained model's ``state_dict`` to fine-tune).
     :param use_cache: False trains without reading or writing the cache.
+    :param snapshot_epochs: Epoch counts ``k < epochs`` whose intermediate models are also
+        stored, as the entries ``train_cached(..., epochs=k)`` would make (the model after epoch
+        ``k`` of a longer run is bit-identical to a ``k``-epoch run; see
+        :func:`artx.training.train`). One run then gives a whole training-length curve. Only a
+        call that trains stores snapshots; after a cache hit, a missing ``k``-epoch entry is
+        simply trained when asked for.
     """
     model_params = dict(model_params or {})
     trainable_list = None if trainable is None else list(trainable)
+    check_int(epochs, "epochs", minimum=1)
+    snapshots = _check_snapshot_epochs(snapshot_epochs, epochs)
+    if snapshots and not use_cache:
+        raise ValueError("snapshot_epochs needs the cache (use_cache=True): the snapshots are stored there")
     spec = {
         "arch": arch,
         "model_params": model_params,
@@ -101,9 +113,7 @@ def train_cached(
         "init": None if init_state is None else state_fingerprint(init_state),
     }
     key = cache_key(spec)
-    folder = cache_dir() / "models"
-    weights_path = folder / f"{arch}-{key}.pt"
-    meta_path = folder / f"{arch}-{key}.json"
+    weights_path, meta_path = _entry_paths(arch, key)
     started = time.perf_counter()
     model = build_model(arch, seed=seed, **model_params)
 
@@ -124,6 +134,17 @@ def train_cached(
     if init_state is not None:
         model.load_state_dict(init_state)
     checkpoint = cache_dir() / "checkpoints" / f"{arch}-{key}.ckpt" if use_cache else None
+
+    def store_snapshot(epochs_done: int, trained: nn.Module, so_far: TrainingHistory) -> None:
+        if epochs_done not in snapshots:
+            return
+        snapshot_spec = {**spec, "epochs": epochs_done}
+        snapshot_key = cache_key(snapshot_spec)
+        snapshot_weights, snapshot_meta = _entry_paths(arch, snapshot_key)
+        if not snapshot_weights.is_file():
+            _store_entry(snapshot_weights, snapshot_meta, snapshot_spec, snapshot_key, so_far, trained)
+            logger.info("stored the %d-epoch snapshot of %s as %s", epochs_done, arch, snapshot_weights)
+
     history: TrainingHistory = train(
         model,
         x,
@@ -138,11 +159,35 @@ def train_cached(
         checkpoint_path=checkpoint,
         checkpoint_tag=key,
         progress=progress,
+        on_epoch_end=store_snapshot if snapshots else None,
     )
     if use_cache:
-        # Side file first: the weights file is what marks an entry complete.
-        atomic.write_json(meta_path, {"spec": spec, "key": key, "train_seconds": history.seconds, "history": history.as_dict()})
-        atomic.torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights_path)
+        _store_entry(weights_path, meta_path, spec, key, history, model)
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
     return TrainedModel(model, key, False, history.seconds, time.perf_counter() - started, history.as_dict(), weights_path)
+
+
+def _entry_paths(arch: str, key: str) -> tuple[Path, Path]:
+    folder = cache_dir() / "models"
+    return folder / f"{arch}-{key}.pt", folder / f"{arch}-{key}.json"
+
+
+def _store_entry(weights_path: Path, meta_path: Path, spec: Mapping[str, Any], key: str, history: TrainingHistory, model: nn.Module) -> None:
+    # Side file first: the weights file is what marks an entry complete.
+    atomic.write_json(meta_path, {"spec": dict(spec), "key": key, "train_seconds": history.seconds, "history": history.as_dict()})
+    atomic.torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights_path)
+
+
+def _check_snapshot_epochs(snapshot_epochs: Iterable[int] | None, epochs: int) -> frozenset[int]:
+    if snapshot_epochs is None:
+        return frozenset()
+    if isinstance(snapshot_epochs, (str, bytes)) or not isinstance(snapshot_epochs, Iterable):
+        raise TypeError(f"snapshot_epochs must be an iterable of ints or None; got {type(snapshot_epochs).__name__}")
+    values = list(snapshot_epochs)
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"snapshot_epochs must hold ints; got {value!r} ({type(value).__name__})")
+        if not 1 <= value < epochs:
+            raise ValueError(f"snapshot_epochs must lie in [1, epochs - 1] = [1, {epochs - 1}]; got {value}")
+    return frozenset(int(v) for v in values)

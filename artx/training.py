@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -108,6 +108,7 @@ def train(
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_tag: str = "",
     progress: bool = True,
+    on_epoch_end: Callable[[int, nn.Module, TrainingHistory], None] | None = None,
 ) -> TrainingHistory:
     """Train ``model`` in place with cross-entropy on ``(x, y)``; returns the per-epoch history.
 
@@ -127,6 +128,11 @@ def train(
     :param checkpoint_tag: Identity of the run (e.g. the model-cache key); a checkpoint with
         another tag is ignored.
     :param progress: Show a tqdm bar (only on a terminal).
+    :param on_epoch_end: Called as ``on_epoch_end(epochs_done, model, history)`` after each
+        epoch this call trains (not for epochs restored from a checkpoint), with ``model`` in
+        eval mode; it must not change the weights. Every epoch draws its randomness from its own
+        seed, so the model after epoch ``k`` is exactly the model ``train(..., epochs=k)``
+        returns (the trained-model cache stores such snapshots).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -173,6 +179,14 @@ def train(
             history.loss.append(total_loss / n)
             history.accuracy.append(correct / n)
             logger.info("epoch %d/%d: loss %.4f, train accuracy %.4f", epoch + 1, epochs, history.loss[-1], history.accuracy[-1])
+            if on_epoch_end is not None:
+                # Before the checkpoint: a run killed in between redoes this epoch, and the
+                # callback with it, rather than skipping the callback.
+                model.eval()
+                history.seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                on_epoch_end(epoch + 1, model, history)
+                started = time.perf_counter()
             if checkpoint_path is not None and epoch + 1 < epochs:
                 history.seconds += time.perf_counter() - started
                 started = time.perf_counter()

@@ -85,3 +85,29 @@ def test_fine_tuning_from_given_weights(small):
     tuned = train_cached("lenet5", x, y, epochs=1, seed=0, init_state=base.model.state_dict(), trainable=["fc3"], progress=False)
     same = {k for k, v in base.model.state_dict().items() if torch.equal(v, tuned.model.state_dict()[k])}
     assert "conv1.weight" in same and "fc3.weight" not in same
+
+
+def test_snapshots_equal_shorter_runs(small):
+    x, y = small
+    # a dropout model, so the per-epoch randomness matters
+    longer = train_cached("lenet5-dropout", x, y, epochs=3, seed=0, batch_size=64, snapshot_epochs=[1, 2], progress=False)
+    for k in (1, 2):
+        snapshot = train_cached("lenet5-dropout", x, y, epochs=k, seed=0, batch_size=64, progress=False)
+        assert snapshot.from_cache
+        assert len(snapshot.history["loss"]) == k
+        fresh = train_cached("lenet5-dropout", x, y, epochs=k, seed=0, batch_size=64, use_cache=False, progress=False)
+        assert equal_models(snapshot.model, fresh.model)
+        assert snapshot.history["loss"] == fresh.history["loss"]
+    assert not equal_models(snapshot.model, longer.model)
+
+
+@pytest.mark.parametrize(
+    "snapshots, error, match",
+    [([0], ValueError, r"\[1, 2\].*got 0"), ([3], ValueError, r"\[1, 2\].*got 3"), ([1.0], TypeError, "ints.*1.0"), ("1", TypeError, "iterable of ints.*str")],
+)
+def test_bad_snapshot_epochs(small, snapshots, error, match):
+    x, y = small
+    with pytest.raises(error, match=match):
+        train_cached("lenet5", x, y, epochs=3, snapshot_epochs=snapshots, progress=False)
+    with pytest.raises(ValueError, match="needs the cache"):
+        train_cached("lenet5", x, y, epochs=3, snapshot_epochs=[1], use_cache=False, progress=False)

@@ -23,6 +23,7 @@ TINY = """
                 "train_limit": 500,
                 "test_limit": 200,
                 "cnn_epochs": 1,
+                "length_epochs": 2,
                 "search_size": 300,
                 "generations": 2,
                 "population_size": 4,
@@ -62,7 +63,14 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     assert len(pixels) == 10 and all(0 <= p["intensity"] <= 1 for p in pixels)
     assert len(results["metrics"]["mnist-5k/search"]["best gap per generation"]) == 2
     assert results["config"]["generations"] == 2 and results["config"]["population_size"] == 4
-    assert {"gradcam_pixels_mnist-5k.png", "figure1_optimizers.png"} <= set(results["figures"])
+    # training length: epochs 1..2 per poison; after 1 epoch (Table 1's length) it is Table 1's
+    # seed-0 model, loaded from the snapshot, so the numbers agree exactly
+    length = {(k[1], k[2]): c for k, c in cells.items() if k[0] == "Training length"}
+    assert set(length) == {(f"MNIST (5k subset), {row}", str(e)) for row in ("Random", "Proposed") for e in (1, 2)}
+    for row in ("Random", "Proposed"):
+        assert length[(f"MNIST (5k subset), {row}", "1")]["values"][0] == table1[("Table 1", row, "MNIST (5k subset)")]["values"][0]
+    assert any(note.startswith("MNIST (5k subset), training length (seed 0, test error): Random") for note in results["notes"])
+    assert {"gradcam_pixels_mnist-5k.png", "figure1_optimizers.png", "training_length.png"} <= set(results["figures"])
     assert all((folder / name).is_file() for name in results["figures"])
     # claims: 2 for Table 1, 3 for Table 2, 1 for Figure 1, each PASS or FAIL from measured values
     assert out.count("PASS: ") + out.count("FAIL: ") == 6

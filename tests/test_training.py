@@ -129,3 +129,22 @@ def test_checkpoint_of_another_run_is_ignored(small, tmp_path):
     model = build_model("shallow-mlp", seed=0)
     history = train(model, x, y, epochs=2, seed=0, checkpoint_path=checkpoint, checkpoint_tag="x", progress=False)
     assert len(history.loss) == 2
+
+
+def test_on_epoch_end_sees_each_epoch_and_does_not_change_training(small):
+    x, y = small
+    reference = build_model("lenet5-dropout", seed=0)
+    train(reference, x, y, epochs=3, seed=0, batch_size=64, progress=False)
+
+    seen = []
+
+    def evaluate(epochs_done, model, history):
+        # a forward pass in the callback (as an evaluation would do) must not disturb training
+        with torch.no_grad():
+            model(torch.from_numpy(x[:32]))
+        seen.append((epochs_done, model.training, len(history.loss)))
+
+    model = build_model("lenet5-dropout", seed=0)
+    train(model, x, y, epochs=3, seed=0, batch_size=64, progress=False, on_epoch_end=evaluate)
+    assert seen == [(1, False, 1), (2, False, 2), (3, False, 3)]
+    assert same_weights(weights(model), weights(reference))
