@@ -1,8 +1,11 @@
 """Results writer used by every reproduction: ``results.json``, ``table.md`` and PNG figures.
 
 ``results.json`` holds every number, the configuration, library versions, seeds, the claims and
-their verdicts; it is identical across two runs of the same command except for its
-``timings`` and ``provenance`` blocks (wall-clock times, command line, git commit). ``table.md``
+their verdicts; it is identical across two runs of the same command on the same machine except
+for its ``timings`` and ``provenance`` blocks (wall-clock times, command line, git commit, torch's
+and BLAS thread counts). The thread counts are recorded because they change the order of
+floating-point reductions on CPU: runs with different counts agree to rounding, and a long search
+that amplifies rounding differences can end elsewhere. ``table.md``
 puts each of our cells next to the paper's value and the difference, and lists the claims as
 PASS/FAIL. All files are written atomically.
 """
@@ -38,6 +41,15 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def cpu_threads() -> dict[str, int]:
+    """Threads torch uses on CPU and the most any loaded BLAS (numpy's, used by cma) uses."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return {"torch": torch.get_num_threads(), "blas": max(blas, default=1)}
 
 
 def git_commit(folder: Path | None = None) -> str:
@@ -196,7 +208,7 @@ class ResultsWriter:
             "figures": sorted(self.figures),
             "versions": library_versions(),
             "timings": {"wall_seconds": self.wall_seconds, **self.timings},
-            "provenance": {"command": self.command, "commit": self.commit},
+            "provenance": {"command": self.command, "commit": self.commit, "cpu_threads": cpu_threads()},
         }
 
     def tables(self) -> dict[str, list[Cell]]:
@@ -208,11 +220,13 @@ class ResultsWriter:
     def markdown(self) -> str:
         data = self.as_dict()
         minutes = data["timings"]["wall_seconds"] / 60
+        threads = ", ".join(f"{k} {v}" for k, v in data["provenance"]["cpu_threads"].items())
         lines = [
             f"# {self.name}: {self.title}" if self.title else f"# {self.name}",
             "",
             f"- command: `{data['provenance']['command']}`",
-            f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min; preset: `{self.preset}`; seeds: {self.seeds}",
+            f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min; CPU threads: {threads}; "
+            f"preset: `{self.preset}`; seeds: {self.seeds}",
             f"- versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()),
             "",
             "Each cell: ours (mean ± std over seeds when there are several), then in parentheses the paper's value and ours − paper.",

@@ -9,18 +9,19 @@ between (poisoned) training and clean test performance. Plugins by registry name
 
 Per dataset:
 
-1. The clean model M_c: ``paper-cnn`` trained on the clean training set (seed 0; the "Clean"
-   row's first model). The search runs once per dataset on ``search_size`` training images with
-   the budget ``generations`` × ``population_size`` (proxy: ``proxy_arch`` trained
-   ``proxy_epochs`` epochs; see the plugin for the exact fitness).
-2. Table 1: ``paper-cnn`` trained on the training set with each poison (clean, random pixel,
-   class pixel, proposed), one model per seed; test error on the *clean* test set and training
-   error on (a seeded ``train_error_size`` subset of) the poisoned training set.
+1. One run per seed repeats the whole pipeline: the clean model M_c (``paper-cnn`` trained on
+   the clean training set with that seed; the "Clean" row's model), its GradCAM maps, and the
+   search on ``search_size`` training images drawn with that seed, with the budget
+   ``generations`` × ``population_size`` (proxy: ``proxy_arch`` trained ``proxy_epochs``
+   epochs; see the plugin for the exact fitness); the random pixel is drawn with that seed too.
+2. Table 1: ``paper-cnn`` trained on the training set with each poison of the run (clean,
+   random pixel, class pixel, proposed); test error on the *clean* test set and training error
+   on (a seeded ``train_error_size`` subset of) the poisoned training set.
 3. Table 2 (MNIST only): the scikit-learn baselines trained on a seeded ``baseline_train_size``
-   subset of the training set with each poison (the pixels found with the CNN), tested on the
-   clean test set.
-4. Figure 1: ``paper-cnn`` trained on the proposed-poisoned training set with Adam, SGD,
-   RMSProp and AdaBound; clean test accuracy.
+   subset of the training set with each poison of the first run (the pixels found with the
+   CNN), tested on the clean test set.
+4. Figure 1: ``paper-cnn`` trained on the first run's proposed-poisoned training set with Adam,
+   SGD, RMSProp and AdaBound; clean test accuracy.
 5. Training length (ours, not in the paper): test error of ``paper-cnn`` (first seed) after each
    of ``length_epochs`` epochs on the random- and proposed-poisoned training sets, from one run
    per poison (the intermediate epochs are cache snapshots). It measures how much of the gap to
@@ -81,8 +82,6 @@ _COMMON: dict[str, Any] = {
     "proxy_batch_size": 128,
     "validation_fraction": 0.2,
     "reevaluations": 3,
-    "search_seed": 0,
-    "random_pixel_seed": 0,
     "class_pixel": {"row": 1, "first_col": 4, "col_step": 2, "intensity": 1.0},
     "optimizers": ["adam", "sgd", "rmsprop", "adabound"],
     "baselines": {
@@ -110,7 +109,7 @@ class PixelPoisoningReproduction(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset (4,000 train / 1,000 test); search on the 4,000 training images, 60 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
+            "embedded 5k MNIST subset (4,000 train / 1,000 test); one search per seed on the 4,000 training images, 60 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
             seeds=3,
             settings={
                 **_COMMON,
@@ -128,7 +127,7 @@ class PixelPoisoningReproduction(Reproduction):
         "paper": Preset(
             "paper",
             "mnist",
-            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); search on 10,000 training images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on 10,000-image subsets",
+            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); one search per seed on 10,000 training images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on 10,000-image subsets",
             seeds=3,
             settings={
                 **_COMMON,
@@ -165,7 +164,7 @@ class PixelPoisoningReproduction(Reproduction):
             with results.timed(f"{dataset}: table 1"):
                 table1[dataset] = self._table1(context, dataset, poisons, x_train, y_train, x_test, y_test)
             with results.timed(f"{dataset}: figure 1"):
-                figure1[dataset] = self._figure1(context, poisons["Proposed"], x_train, y_train, x_test, y_test)
+                figure1[dataset] = self._figure1(context, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
             with results.timed(f"{dataset}: training length"):
                 length[dataset] = self._training_length(context, poisons, x_train, y_train, x_test, y_test)
             if table2 is None and dataset.startswith("mnist"):
@@ -175,28 +174,53 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- poisons ------------------------------------------------------------------------------
 
-    def _poisons(self, context, results, dataset, x_train, y_train) -> dict[str, Any]:
-        """Clean model, then the three poisons (None for Clean)."""
+    def _poisons(self, context, results, dataset, x_train, y_train) -> dict[str, list[Any]]:
+        """Per poison, one poisoner per seed (``None`` for Clean); Table 1's run i uses entry i.
+
+        A run repeats the whole pipeline with its seed (clean model, GradCAM, search sample,
+        CMA-ES, random pixel, CNN), so Table 1's spread includes how much the found poison varies,
+        not only the CNN's training noise: two paper-preset searches that differed only in
+        floating-point rounding (BLAS thread count) gave Fashion-MNIST CNN test errors of 51% and
+        41%. The class pixel has no randomness; its runs differ only in the CNN's seed.
+        """
         s = context.settings
         height, width = x_train.shape[2:]
-        clean = train_cached(s["cnn"], x_train, y_train, epochs=s["cnn_epochs"], optimizer=s["optimizer"], batch_size=s["batch_size"], seed=0, device=context.device, progress=context.progress)
+        out: dict[str, list[Any]] = {row: [] for row in POISONS}
+        for seed in context.seeds:
+            proposed = self._search(context, results, dataset, seed, x_train, y_train)
+            nb_classes = int(proposed.estimator.nb_classes)
+            random_pixel = registry.create("poisoning", "random-pixel", nb_classes=nb_classes, height=height, width=width, seed=seed)
+            results.add_metric(f"{dataset}/seed {seed}/random pixels", random_pixel.pixels())
+            out["Clean"].append(None)
+            out["Random"].append(random_pixel)
+            out["Proposed"].append(proposed)
+        class_pixel = registry.create("poisoning", "class-pixel", nb_classes=nb_classes, height=height, width=width, **s["class_pixel"])
+        results.add_metric(f"{dataset}/class pixels", class_pixel.pixels())
+        out["Jacobsen"] = [class_pixel] * len(context.seeds)
+        return out
+
+    def _search(self, context, results, dataset, seed, x_train, y_train):
+        """The proposed poison of one run: GradCAM of the clean model of ``seed``, then CMA-ES on
+        a ``search_size`` sample drawn with ``seed``, checkpointed under the artx cache."""
+        s = context.settings
+        clean = train_cached(s["cnn"], x_train, y_train, epochs=s["cnn_epochs"], optimizer=s["optimizer"], batch_size=s["batch_size"], seed=seed, device=context.device, progress=context.progress)
         classifier = to_art_classifier(clean.model, device=context.device)
-        search_index = np.sort(np.random.default_rng(s["search_seed"]).choice(len(x_train), size=min(s["search_size"], len(x_train)), replace=False))
+        search_index = np.sort(np.random.default_rng(seed).choice(len(x_train), size=min(s["search_size"], len(x_train)), replace=False))
         search_params = {
             "layer": s["gradcam_layer"], "threshold": s["threshold"], "generations": s["generations"],
             "population_size": s["population_size"], "sigma0": s["sigma0"], "proxy_arch": s["proxy_arch"],
             "proxy_epochs": s["proxy_epochs"], "proxy_optimizer": s["proxy_optimizer"], "proxy_lr": s["proxy_lr"], "proxy_batch_size": s["proxy_batch_size"],
-            "validation_fraction": s["validation_fraction"], "reevaluations": s["reevaluations"], "seed": s["search_seed"],
+            "validation_fraction": s["validation_fraction"], "reevaluations": s["reevaluations"], "seed": seed,
         }
         key = cache_key({"search": search_params, "clean_model": clean.key, "search_index": search_index.tolist()})
         proposed = registry.create(
             "poisoning", "gradcam-pixel", classifier, **search_params,
             checkpoint_path=cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json", progress=context.progress,
         )
-        with results.timed(f"{dataset}: CMA-ES search"):
+        with results.timed(f"{dataset}: CMA-ES search (seed {seed})"):
             proposed.fit(x_train[search_index], y_train[search_index])
-        results.add_metric(f"{dataset}/proposed pixels", proposed.pixels())
-        results.add_metric(f"{dataset}/search", {
+        results.add_metric(f"{dataset}/seed {seed}/proposed pixels", proposed.pixels())
+        results.add_metric(f"{dataset}/seed {seed}/search", {
             "budget": f"{s['generations']} generations × {s['population_size']} candidates",
             "best gap per generation": [-min(g["fitness"]) for g in proposed.history_],
             "mean gap per generation": [-float(np.mean(g["fitness"])) for g in proposed.history_],
@@ -204,13 +228,9 @@ class PixelPoisoningReproduction(Reproduction):
             "allowed pixels per class": proposed.allowed_.reshape(len(proposed.allowed_), -1).sum(1).tolist(),
             "resumed generations": proposed.resumed_generations_,
         })
-        results.add_figure(f"gradcam_pixels_{dataset}", proposed.plot_maps(CLASS_NAMES.get(dataset)))
-        nb_classes = int(classifier.nb_classes)
-        random_pixel = registry.create("poisoning", "random-pixel", nb_classes=nb_classes, height=height, width=width, seed=s["random_pixel_seed"])
-        class_pixel = registry.create("poisoning", "class-pixel", nb_classes=nb_classes, height=height, width=width, **s["class_pixel"])
-        results.add_metric(f"{dataset}/random pixels", random_pixel.pixels())
-        results.add_metric(f"{dataset}/class pixels", class_pixel.pixels())
-        return {"Clean": None, "Random": random_pixel, "Jacobsen": class_pixel, "Proposed": proposed, "_clean_model": clean}
+        if seed == context.seeds[0]:
+            results.add_figure(f"gradcam_pixels_{dataset}", proposed.plot_maps(CLASS_NAMES.get(dataset)))
+        return proposed
 
     @staticmethod
     def _apply(poison, x, y):
@@ -223,8 +243,8 @@ class PixelPoisoningReproduction(Reproduction):
         error_index = np.sort(np.random.default_rng(1).choice(len(x_train), size=min(s["train_error_size"], len(x_train)), replace=False))
         out: dict[str, dict[str, list[float]]] = {}
         for row in POISONS:
-            x_poisoned, _ = self._apply(poisons[row], x_train, y_train)
-            for seed in context.seeds:
+            for seed, poison in zip(context.seeds, poisons[row]):
+                x_poisoned, _ = self._apply(poison, x_train, y_train)
                 trained = train_cached(s["cnn"], x_poisoned, y_train, epochs=s["cnn_epochs"], optimizer=s["optimizer"], batch_size=s["batch_size"], seed=seed, device=context.device, progress=context.progress)
                 classifier = to_art_classifier(trained.model, device=context.device)
                 cell = out.setdefault(row, {"test": [], "train": []})
@@ -250,7 +270,7 @@ class PixelPoisoningReproduction(Reproduction):
         common = {"optimizer": s["optimizer"], "batch_size": s["batch_size"], "seed": context.seeds[0], "device": context.device, "progress": context.progress}
         out: dict[str, list[float]] = {}
         for row in LENGTH_ROWS:
-            x_poisoned, _ = self._apply(poisons[row], x_train, y_train)
+            x_poisoned, _ = self._apply(poisons[row][0], x_train, y_train)
             # One run stores every shorter run as a snapshot; the loop below loads them.
             train_cached(s["cnn"], x_poisoned, y_train, epochs=epochs, snapshot_epochs=range(1, epochs), **common)
             for k in range(1, epochs + 1):
@@ -267,7 +287,7 @@ class PixelPoisoningReproduction(Reproduction):
             size = min(s["baseline_train_size"][name], len(x_train))
             index = np.sort(np.random.default_rng(2).choice(len(x_train), size=size, replace=False))
             for row in POISONS:
-                x_poisoned, y_sub = self._apply(poisons[row], x_train[index], y_train[index])
+                x_poisoned, y_sub = self._apply(poisons[row][0], x_train[index], y_train[index])
                 estimator = registry.create("estimator", name, **params)
                 with results.timed(f"table 2: {name}"):
                     estimator.fit(x_poisoned, np.eye(10, dtype=np.float32)[y_sub])
@@ -377,22 +397,22 @@ class PixelPoisoningReproduction(Reproduction):
             f"{s['search_size']:,} training images ({1 - s['validation_fraction']:.0%} poisoned for the proxy, {s['validation_fraction']:.0%} kept clean "
             f"for the validation error). Proxy: {s['proxy_arch']}, {s['proxy_epochs']} epochs, {s['proxy_optimizer']} (lr {s['proxy_lr'] or 'default'}), batch {s['proxy_batch_size']}; fitness = "
             "−(clean validation error − poisoned training error), the same training seed for all candidates of a generation; the result is CMA-ES's "
-            "distribution mean after the last generation. The paper gives no budget."
+            "distribution mean after the last generation. One search per seed (run). The paper gives no budget."
         )
         results.add_note(
-            f"GradCAM: captum LayerGradCam on {s['gradcam_layer']} of the clean paper-cnn (seed 0), true-label target, ReLU, bilinear upsampling; "
+            f"GradCAM: captum LayerGradCam on {s['gradcam_layer']} of the run's clean paper-cnn, true-label target, ReLU, bilinear upsampling; "
             f"per-class mean map; pixels allowed where the mean map < {s['threshold']} × its max."
         )
         placement = s["class_pixel"]
         results.add_note(
-            f"Baselines: random pixel = one uniform position (distinct per class) and uniform intensity per class (seed {s['random_pixel_seed']}); "
+            f"Baselines: random pixel = one uniform position (distinct per class) and uniform intensity per class (the run's seed); "
             f"class pixel (Jacobsen et al. 2018 style) = class k at row {placement['row']}, column {placement['first_col']} + {placement['col_step']}·k, "
             f"intensity {placement['intensity']} (our placement: background in MNIST). Every poison is applied to every training image; the test set stays clean."
         )
         results.add_note(
-            f"CNN: paper-cnn, {s['optimizer']} (artx defaults), {s['cnn_epochs']} epochs, batch {s['batch_size']}, one model per seed; training error on "
+            f"CNN: paper-cnn, {s['optimizer']} (artx defaults), {s['cnn_epochs']} epochs, batch {s['batch_size']}, one model per seed and poison; training error on "
             f"{s['train_error_size']:,} poisoned training images. Figure 1: the same with each optimizer (artx.training defaults: Adam 1e-3, SGD 1e-2 "
-            f"momentum 0.9, RMSProp 1e-3, AdaBound 1e-3 → 0.1), {s['figure1_seeds']} seed(s)."
+            f"momentum 0.9, RMSProp 1e-3, AdaBound 1e-3 → 0.1), the first run's proposed poison, {s['figure1_seeds']} seed(s)."
         )
         if table2 is not None:
             params = s["baselines"]
@@ -402,16 +422,21 @@ class PixelPoisoningReproduction(Reproduction):
                 f"RBF-SVM = SVC(C={params['rbf-svm']['C']}, gamma={params['rbf-svm']['gamma']!r}, probability={params['rbf-svm']['probability']}); "
                 f"Random Forest = {params['random-forest']['n_estimators']} trees, unlimited depth, sqrt features. Training subsets (seeded draw): "
                 + ", ".join(f"{BASELINE_LABELS[n]} {s['baseline_train_size'][n]:,}" for n in params)
-                + " images; tested on the whole clean test set. The poisons are the ones found with the CNN."
+                + f" images; tested on the whole clean test set. The poisons are the first run's (seed {context.seeds[0]}), found with the CNN."
             )
         for dataset in table1:
-            search = results.metrics[f"{dataset}/search"]
-            means = search["mean gap per generation"]
-            window = max(1, min(5, len(means) // 2))
+            searches = [results.metrics[f"{dataset}/seed {seed}/search"] for seed in context.seeds]
+            window = max(1, min(5, len(searches[0]["mean gap per generation"]) // 2))
+
+            def per_seed(value) -> str:
+                return "/".join(f"{value(search):.3f}" for search in searches)
+
             results.add_note(
-                f"{_dataset_label(dataset)} search: mean proxy gap of the candidates {np.mean(means[:window]):.3f} in the first {window} generation(s), "
-                f"{np.mean(means[-window:]):.3f} in the last {window}; best single candidate {max(search['best gap per generation']):.3f}; the final "
-                f"distribution mean re-evaluated with fresh training seeds {np.mean(search['final candidate gaps (re-evaluations)']):.3f}. "
+                f"{_dataset_label(dataset)} search, per seed ({'/'.join(map(str, context.seeds))}): mean proxy gap of the candidates "
+                f"{per_seed(lambda g: np.mean(g['mean gap per generation'][:window]))} in the first {window} generation(s), "
+                f"{per_seed(lambda g: np.mean(g['mean gap per generation'][-window:]))} in the last {window}; best single candidate "
+                f"{per_seed(lambda g: max(g['best gap per generation']))}; the final distribution mean re-evaluated with fresh training seeds "
+                f"{per_seed(lambda g: np.mean(g['final candidate gaps (re-evaluations)']))}. "
                 "Each generation trains with its own seed, so generation-to-generation changes mix search progress and training noise."
             )
         for dataset, rows in table1.items():

@@ -59,9 +59,12 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     assert len(table2) == 12 and table2[("Table 2", "Lin-SVM", "Proposed")]["paper"] == 90.3
     figure1 = {k[1] for k in cells if k[0] == "Figure 1"}
     assert figure1 == {"Adam", "SGD", "RMSProp", "AdaBound"}
-    pixels = results["metrics"]["mnist-5k/proposed pixels"]
-    assert len(pixels) == 10 and all(0 <= p["intensity"] <= 1 for p in pixels)
-    assert len(results["metrics"]["mnist-5k/search"]["best gap per generation"]) == 2
+    # one search and one random pixel per seed (run); the runs' poisons differ
+    pixels = {seed: results["metrics"][f"mnist-5k/seed {seed}/proposed pixels"] for seed in (0, 1)}
+    assert all(len(p) == 10 and all(0 <= q["intensity"] <= 1 for q in p) for p in pixels.values())
+    assert pixels[0] != pixels[1]
+    assert results["metrics"]["mnist-5k/seed 0/random pixels"] != results["metrics"]["mnist-5k/seed 1/random pixels"]
+    assert all(len(results["metrics"][f"mnist-5k/seed {seed}/search"]["best gap per generation"]) == 2 for seed in (0, 1))
     assert results["config"]["generations"] == 2 and results["config"]["population_size"] == 4
     # training length: epochs 1..2 per poison; after 1 epoch (Table 1's length) it is Table 1's
     # seed-0 model, loaded from the snapshot, so the numbers agree exactly
@@ -80,6 +83,6 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     # numbers are identical apart from timings and provenance
     assert main(["reproduce", "tiny-pixel", "--out", str(tmp_path / "b")]) == 0
     again = json.loads((tmp_path / "b" / "tiny-pixel" / "results.json").read_text())
-    assert again["metrics"]["mnist-5k/search"]["resumed generations"] == 2
+    assert all(again["metrics"][f"mnist-5k/seed {seed}/search"]["resumed generations"] == 2 for seed in (0, 1))
     for block in ("cells", "claims", "notes"):
         assert again[block] == results[block]

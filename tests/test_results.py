@@ -31,6 +31,12 @@ def test_files_and_table(tmp_path):
     cell = results["cells"][0]
     assert cell["mean"] == pytest.approx(99.1) and cell["difference"] == pytest.approx(99.1 - 99.36)
     assert results["versions"]["torch"] != "not installed"
+    # CPU thread counts change floating-point reduction order, so they are part of provenance
+    import torch
+
+    threads = results["provenance"]["cpu_threads"]
+    assert threads["torch"] == torch.get_num_threads() and threads["blas"] >= 1
+    assert f"CPU threads: torch {threads['torch']}, blas {threads['blas']}" in (tmp_path / "table.md").read_text()
     assert results["claims"][1] == {"text": "lenet is perfect", "passed": False, "measured": "98.5"}
     table = (tmp_path / "table.md").read_text()
     assert "| cnn | 99.10 ± 0.14 (99.36, -0.26) | 41.00 ± 1.41 |" in table
