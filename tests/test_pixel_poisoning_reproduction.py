@@ -78,6 +78,8 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     # claims: 2 for Table 1, 3 for Table 2, 1 for Figure 1, each PASS or FAIL from measured values
     assert out.count("PASS: ") + out.count("FAIL: ") == 6
     assert any(note.startswith("Search budget per dataset: 2 generations × population 4") for note in results["notes"])
+    proposed = "/".join(f"{e:.1f}%" for e in table1[("Table 1", "Proposed", "MNIST (5k subset)")]["values"])
+    assert any(note.startswith("MNIST (5k subset) search, per seed (0/1): ") and f"(Table 1, Proposed) {proposed}" in note for note in results["notes"])
 
     # a second run: the search resumes from its checkpoint (all generations done) and the
     # numbers are identical apart from timings and provenance
