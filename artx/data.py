@@ -71,6 +71,21 @@ _IDX_DATASETS = {
 }
 
 DATASETS = (*_IDX_DATASETS, "mnist-5k")
+
+#: MD5 of the official files' decompressed bytes (the gzip headers of copies may differ, the
+#: content may not): identifies a file whatever its compression, and tells MNIST from
+#: Fashion-MNIST, whose files have the same names and sizes.
+OFFICIAL_MD5 = {
+    ("mnist", "train-images-idx3-ubyte"): "6bbc9ace898e44ae57da46a324031adb",
+    ("mnist", "train-labels-idx1-ubyte"): "a25bea736e30d166cdddb491f175f624",
+    ("mnist", "t10k-images-idx3-ubyte"): "2646ac647ad5339dbf082846283269ea",
+    ("mnist", "t10k-labels-idx1-ubyte"): "27ae3e4e09519cfbb04c329615203637",
+    ("fashion-mnist", "train-images-idx3-ubyte"): "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    ("fashion-mnist", "train-labels-idx1-ubyte"): "9018921c3c673c538a1fc5bad174d6f9",
+    ("fashion-mnist", "t10k-images-idx3-ubyte"): "8181f5470baa50b63fa0f6fddb340f0a",
+    ("fashion-mnist", "t10k-labels-idx1-ubyte"): "15d484375f8d13e6eb1aabb0c3f46965",
+}
+_warned_unofficial: set[str] = set()
 CLASS_NAMES = {
     "mnist": [str(digit) for digit in range(10)],
     "mnist-5k": [str(digit) for digit in range(10)],
@@ -83,7 +98,8 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class CorruptDatasetError(ValueError):
-    """A dataset file exists but is truncated, not gzip, or has a wrong idx header."""
+    """A dataset file exists but is truncated, not gzip, has a wrong idx header, or is a known
+    file of another dataset (e.g. Fashion-MNIST's images in the MNIST folder)."""
 
 
 def load(
@@ -209,8 +225,9 @@ def _load_idx_dataset(name: str, split: str, data_dir: str | os.PathLike | None)
             raise DatasetNotFoundError(_missing_message(name, spec, roots, "download left no raw files"))
     images_path, labels_path = found
     logger.debug("loading %s/%s from %s", name, split, images_path.parent)
-    images = read_idx(images_path, _IDX_IMAGES_MAGIC)
-    labels = read_idx(labels_path, _IDX_LABELS_MAGIC)
+    images_stem, labels_stem = spec.files[split]
+    images = read_idx(images_path, _IDX_IMAGES_MAGIC, identity=(name, images_stem))
+    labels = read_idx(labels_path, _IDX_LABELS_MAGIC, identity=(name, labels_stem))
     if len(images) != len(labels):
         raise CorruptDatasetError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
@@ -231,7 +248,46 @@ def _download(name: str, spec: _IdxDataset, roots: list[Path]) -> None:
         raise DatasetNotFoundError(_missing_message(name, spec, roots, f"{type(error).__name__}: {error}")) from error
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
+def require(name: str, data_dir: str | os.PathLike | None = None) -> None:
+    """Make sure dataset ``name`` is available (both splits), before any work that needs it:
+    finds the files (downloading them if needed and possible) and checks them.
+
+    :raises DatasetNotFoundError: not found and not downloadable (one clear message).
+    :raises CorruptDatasetError: a file is damaged or belongs to another dataset.
+    """
+    check_choice(name, "name", DATASETS)
+    if name == "mnist-5k":
+        _mnist_5k_all()
+        return
+    spec = _IDX_DATASETS[name]
+    for split in SPLITS:
+        roots = _candidate_roots(data_dir)
+        found = _locate(spec, split, roots)
+        if found is None:
+            _download(name, spec, roots)
+            found = _locate(spec, split, [default_download_root()])
+            if found is None:
+                raise DatasetNotFoundError(_missing_message(name, spec, roots, "download left no raw files"))
+        for path, stem, magic in zip(found, spec.files[split], (_IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC)):
+            read_idx(path, magic, identity=(name, stem))
+
+
+def _check_identity(path: Path, raw: bytes, identity: tuple[str, str]) -> None:
+    """Refuse a known file of another dataset; warn (once) about an unknown one."""
+    digest = hashlib.md5(raw).hexdigest()
+    if OFFICIAL_MD5.get(identity) == digest:
+        return
+    for other, known in OFFICIAL_MD5.items():
+        if known == digest:
+            raise CorruptDatasetError(
+                f"{path} is {other[0]}'s {other[1]}, not {identity[0]}'s: the {identity[0]} folder holds files of another dataset"
+            )
+    if str(path) not in _warned_unofficial:
+        _warned_unofficial.add(str(path))
+        logger.warning("%s is not the official %s file %s (content md5 %s); using it anyway", path, identity[0], identity[1], digest)
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int | None = None, identity: tuple[str, str] | None = None) -> np.ndarray:
     """Read an idx file (optionally gzip-compressed) of unsigned bytes into a uint8 array.
 
     Checks the magic number, the data type and that the payload size matches the header.
@@ -240,7 +296,9 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
 
     :param path: The ``*-ubyte`` or ``*-ubyte.gz`` file.
     :param expected_magic: Required magic number (0x803 images, 0x801 labels), or None.
-    :raises CorruptDatasetError: truncated or malformed file, naming it.
+    :param identity: ``(dataset, file stem)`` the file should be: checked against
+        :data:`OFFICIAL_MD5` (another dataset's file is refused, an unknown one warned about).
+    :raises CorruptDatasetError: truncated, malformed or another dataset's file, naming it.
     """
     path = Path(path)
     try:
@@ -253,6 +311,8 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
         if isinstance(error, (FileNotFoundError, PermissionError)):
             raise
         raise CorruptDatasetError(f"cannot read {path}: {error} (truncated or not gzip?)") from error
+    if identity is not None:
+        _check_identity(path, raw, identity)
     if len(raw) < 4:
         raise CorruptDatasetError(f"{path} is too short to be an idx file ({len(raw)} bytes)")
     magic = struct.unpack(">I", raw[:4])[0]
