@@ -1,12 +1,20 @@
 """Trained-model cache: train once, reload in milliseconds.
 
-An entry is keyed by a hash of everything that determines the trained weights: architecture and
-its parameters, the training data's content hash, the hyperparameters, the seed, the frozen
-layers and (for fine-tuning) the initial weights. Entries live under ``$ARTX_CACHE_DIR``
-(default ``$XDG_CACHE_HOME/artx`` or ``~/.cache/artx``) as ``models/<arch>-<key>.pt`` (a
-``state_dict``, written atomically, loaded with ``torch.load(weights_only=True)``) plus a JSON
-side file. A corrupt entry is logged, deleted and retrained. Training checkpoints each epoch, so
-a killed run resumes where it stopped.
+An entry is keyed by a hash of everything that determines the trained weights: the
+:class:`~artx.training.TrainingSpec` (architecture and its parameters, hyperparameters, frozen
+layers, objective), the training data's content hash, the seed and (for fine-tuning) the
+initial weights. Entries live under ``$ARTX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/artx`` or
+``~/.cache/artx``) as ``models/<arch>-<key>.pt`` plus a JSON side file.
+
+Nothing wrong is ever served: each ``.pt`` is *sealed* (a SHA-256 of its payload stored in the
+same file, :func:`artx.atomic.torch_save_sealed`), checked before it is unpickled (with
+``weights_only=True``). An entry whose digest, format or content does not check out is logged
+once, deleted where possible and retrained; so is an epoch checkpoint.
+
+A cache folder that cannot be written (read-only, or a path that is a file) is found before any
+training starts: artx logs one warning, still serves valid entries it can read, and trains
+without writing entries or checkpoints (a killed run then restarts from the beginning).
+Entries and checkpoints are written atomically, so processes racing on one entry are safe.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -25,10 +34,9 @@ from torch import nn
 
 from artx import atomic
 from artx.data import fingerprint
-from artx.models import build_model
 from artx.paths import cache_dir
-from artx.training import DEFAULT_LR, TrainingHistory, train
-from artx.validation import check_int
+from artx.training import TrainingHistory, TrainingSpec, train
+from artx.validation import check_seed
 
 logger = logging.getLogger(__name__)
 
@@ -55,117 +63,148 @@ def state_fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 
 def cache_key(spec: Mapping[str, Any]) -> str:
-    """Stable hash of a JSON-serialisable training specification."""
+    """Stable hash of a JSON-serialisable specification."""
     text = json.dumps({"format": CACHE_FORMAT, **spec}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(message, *args)
+
+
+def cache_writable(folder: Path | None = None) -> bool:
+    """Whether artx can write its cache (``folder`` or :func:`artx.paths.cache_dir`): creates
+    the folder if needed and writes and removes a probe file. Warns once per folder when not."""
+    folder = folder or cache_dir()
+    try:
+        (folder / "models").mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder / "models", prefix=".probe-"):
+            pass
+        return True
+    except OSError as error:
+        _warn_once(
+            f"unwritable {folder}",
+            "artx cache %s is not writable (%s): training without storing models or epoch checkpoints "
+            "(valid entries already there are still used). Set ARTX_CACHE_DIR to a writable folder to cache.",
+            folder, error,
+        )
+        return False
+
+
 def train_cached(
-    arch: str,
+    spec: TrainingSpec,
     x: np.ndarray,
     y: np.ndarray,
     *,
-    epochs: int,
-    model_params: Mapping[str, Any] | None = None,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    batch_size: int = 128,
     seed: int = 0,
-    trainable: Iterable[str] | None = None,
     init_state: Mapping[str, torch.Tensor] | None = None,
     device: str = "cpu",
     use_cache: bool = True,
     progress: bool = True,
     snapshot_epochs: Iterable[int] | None = None,
 ) -> TrainedModel:
-    """Return the model ``arch`` trained on ``(x, y)``, from the cache when it is there.
+    """Return the model ``spec`` describes, trained on ``(x, y)``, from the cache when it is there.
 
     Weights are initialised with ``seed`` (then overwritten by ``init_state`` if given), and
     trained with :func:`artx.training.train`; see there for the parameters.
 
-    :param arch: Registry name of the architecture (kind ``model``).
-    :param model_params: Constructor parameters of the architecture.
+    :param spec: How to train (architecture, epochs, optimizer, ...).
+    :param seed: Seed of the initial weights, the batch order and dropout.
     :param init_state: Starting weights (e.g. a pretrained model's ``state_dict`` to fine-tune).
     :param use_cache: False trains without reading or writing the cache.
-    :param snapshot_epochs: Epoch counts ``k < epochs`` whose intermediate models are also
-        stored, as the entries ``train_cached(..., epochs=k)`` would make (the model after epoch
-        ``k`` of a longer run is bit-identical to a ``k``-epoch run; see
+    :param snapshot_epochs: Epoch counts ``k < spec.epochs`` whose intermediate models are also
+        stored, as the entries ``train_cached(spec.replace(epochs=k), ...)`` would make (the
+        model after epoch ``k`` of a longer run is bit-identical to a ``k``-epoch run; see
         :func:`artx.training.train`). One run then gives a whole training-length curve. Only a
         call that trains stores snapshots; after a cache hit, a missing ``k``-epoch entry is
         simply trained when asked for.
     """
-    model_params = dict(model_params or {})
-    trainable_list = None if trainable is None else list(trainable)
-    check_int(epochs, "epochs", minimum=1)
-    snapshots = _check_snapshot_epochs(snapshot_epochs, epochs)
+    if not isinstance(spec, TrainingSpec):
+        raise TypeError(f"spec must be an artx.training.TrainingSpec; got {type(spec).__name__}")
+    check_seed(seed, "seed")
+    snapshots = _check_snapshot_epochs(snapshot_epochs, spec.epochs)
     if snapshots and not use_cache:
         raise ValueError("snapshot_epochs needs the cache (use_cache=True): the snapshots are stored there")
-    spec = {
-        "arch": arch,
-        "model_params": model_params,
+    key_spec = {
+        **spec.key_fields(),
         "data": fingerprint(x, y),
-        "epochs": epochs,
-        "optimizer": optimizer,
-        "lr": DEFAULT_LR.get(optimizer) if lr is None else lr,
-        "batch_size": batch_size,
         "seed": seed,
-        "trainable": trainable_list,
         "init": None if init_state is None else state_fingerprint(init_state),
     }
-    key = cache_key(spec)
-    weights_path, meta_path = _entry_paths(arch, key)
+    key = cache_key(key_spec)
+    weights_path, meta_path = _entry_paths(spec.arch, key)
     started = time.perf_counter()
-    model = build_model(arch, seed=seed, **model_params)
+    writable = use_cache and cache_writable()
 
-    if use_cache and weights_path.is_file():
-        try:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if use_cache:
+        hit = _load_entry(spec, seed, weights_path, meta_path, writable)
+        if hit is not None:
+            model, meta = hit
             model.to(device).eval()
-            logger.info("loaded %s from cache %s", arch, weights_path)
+            logger.info("loaded %s from cache %s", spec.arch, weights_path)
             return TrainedModel(model, key, True, float(meta["train_seconds"]), time.perf_counter() - started, meta["history"], weights_path)
-        except Exception as error:  # any unreadable entry is retrained, never trusted
-            logger.warning("cache entry %s is unreadable (%s); retraining", weights_path, error)
-            for stale in (weights_path, meta_path):
-                stale.unlink(missing_ok=True)
-            model = build_model(arch, seed=seed, **model_params)
 
+    model = spec.build_model(seed)
     if init_state is not None:
         model.load_state_dict(init_state)
-    checkpoint = cache_dir() / "checkpoints" / f"{arch}-{key}.ckpt" if use_cache else None
+    checkpoint = cache_dir() / "checkpoints" / f"{spec.arch}-{key}.ckpt" if writable else None
 
     def store_snapshot(epochs_done: int, trained: nn.Module, so_far: TrainingHistory) -> None:
-        if epochs_done not in snapshots:
+        if epochs_done not in snapshots or not writable:
             return
-        snapshot_spec = {**spec, "epochs": epochs_done}
+        snapshot_spec = {**key_spec, "epochs": epochs_done}
         snapshot_key = cache_key(snapshot_spec)
-        snapshot_weights, snapshot_meta = _entry_paths(arch, snapshot_key)
+        snapshot_weights, snapshot_meta = _entry_paths(spec.arch, snapshot_key)
         if not snapshot_weights.is_file():
             _store_entry(snapshot_weights, snapshot_meta, snapshot_spec, snapshot_key, so_far, trained)
-            logger.info("stored the %d-epoch snapshot of %s as %s", epochs_done, arch, snapshot_weights)
+            logger.info("stored the %d-epoch snapshot of %s as %s", epochs_done, spec.arch, snapshot_weights)
 
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
     history: TrainingHistory = train(
         model,
         x,
         y,
-        epochs=epochs,
-        optimizer=optimizer,
-        lr=lr,
-        batch_size=batch_size,
+        spec,
         seed=seed,
-        trainable=trainable_list,
         device=device,
         checkpoint_path=checkpoint,
         checkpoint_tag=key,
         progress=progress,
         on_epoch_end=store_snapshot if snapshots else None,
     )
-    if use_cache:
-        _store_entry(weights_path, meta_path, spec, key, history, model)
+    if writable:
+        _store_entry(weights_path, meta_path, key_spec, key, history, model)
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
     return TrainedModel(model, key, False, history.seconds, time.perf_counter() - started, history.as_dict(), weights_path)
+
+
+def _load_entry(spec: TrainingSpec, seed: int, weights_path: Path, meta_path: Path, writable: bool) -> tuple[nn.Module, dict] | None:
+    """The cached model and its side file, or None (no entry, or an entry that does not check out)."""
+    if not weights_path.is_file():
+        return None
+    try:
+        state = atomic.torch_load_sealed(weights_path)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        float(meta["train_seconds"]), meta["history"]  # noqa: B018 (both must be there)
+        model = spec.build_model(seed)
+        model.load_state_dict(state)
+        return model, meta
+    except Exception as error:  # any entry that does not check out is retrained, never trusted
+        _warn_once(f"entry {weights_path}", "cache entry %s failed its check (%s); retraining", weights_path, error)
+        if writable:
+            for stale in (weights_path, meta_path):
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError as unlink_error:  # e.g. removed by a racing process, or permissions
+                    logger.info("could not remove %s (%s)", stale, unlink_error)
+        return None
 
 
 def _entry_paths(arch: str, key: str) -> tuple[Path, Path]:
@@ -175,8 +214,11 @@ def _entry_paths(arch: str, key: str) -> tuple[Path, Path]:
 
 def _store_entry(weights_path: Path, meta_path: Path, spec: Mapping[str, Any], key: str, history: TrainingHistory, model: nn.Module) -> None:
     # Side file first: the weights file is what marks an entry complete.
-    atomic.write_json(meta_path, {"spec": dict(spec), "key": key, "train_seconds": history.seconds, "history": history.as_dict()})
-    atomic.torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights_path)
+    try:
+        atomic.write_json(meta_path, {"spec": dict(spec), "key": key, "train_seconds": history.seconds, "history": history.as_dict()})
+        atomic.torch_save_sealed({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights_path)
+    except OSError as error:  # e.g. the disk filled up: the model is still returned, just not cached
+        _warn_once(f"store {weights_path.parent}", "could not store %s in the cache (%s)", weights_path, error)
 
 
 def _check_snapshot_epochs(snapshot_epochs: Iterable[int] | None, epochs: int) -> frozenset[int]:

@@ -22,7 +22,7 @@ shared batch with all members' weights plus a gathered column per image. This id
 exact (up to float rounding) and is written by hand because neither torch nor functorch
 exploits it; other architectures get the pixels written into per-member copies of each batch.
 
-Determinism: member ``k`` is initialised with :func:`artx.models.build_model` and seed
+Determinism: member ``k`` is initialised with ``spec.build_model`` and seed
 ``init_seeds[k]``; the batch order of epoch ``e`` comes from a generator seeded with
 ``(seed, e)``, shared by all members (the same training seed across a population).
 """
@@ -32,16 +32,15 @@ from __future__ import annotations
 import copy
 import logging
 from collections import OrderedDict
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from artx.models import build_model
-from artx.training import make_optimizer
-from artx.validation import check_images, check_int, check_labels
+from artx.training import CrossEntropy, TrainingSpec, make_optimizer
+from artx.validation import check_images, check_int, check_labels, check_seed
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +49,13 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919) % (2**63 - 1))
 
 
-def _check_plain(model: nn.Module) -> None:
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
-            raise ValueError(f"train_population supports models without batch norm or dropout; layer {name!r} is {type(module).__name__}")
+def check_population_model(model: nn.Module, name: str = "model") -> nn.Module:
+    """Refuse models with batch norm or dropout: population training does not handle their
+    running statistics / random masks."""
+    for layer, module in model.named_modules():
+        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
+            raise ValueError(f"{name}: train_population supports models without batch norm or dropout; layer {layer!r} is {type(module).__name__}")
+    return model
 
 
 class Population:
@@ -64,7 +66,7 @@ class Population:
     """
 
     def __init__(self, base: nn.Module, members: Sequence[nn.Module]):
-        _check_plain(base)
+        check_population_model(base)
         self.base = copy.deepcopy(base).to("meta")
         self.params, self.buffers = torch.func.stack_module_state(list(members))
         self.size = len(members)
@@ -163,40 +165,36 @@ def _pixel_tensors(pixels, size: int, n: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 def train_population(
-    arch: str,
+    spec: TrainingSpec,
     x: np.ndarray,
     y: np.ndarray,
     *,
     init_seeds: Sequence[int],
-    epochs: int,
-    optimizer: str = "adam",
-    lr: float | None = None,
-    batch_size: int = 128,
     seed: int = 0,
-    model_params: Mapping[str, Any] | None = None,
     pixels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     progress: bool = False,
 ) -> Population:
-    """Train ``len(init_seeds)`` models of architecture ``arch`` together, one per data set.
+    """Train ``len(init_seeds)`` models as ``spec`` says, together, one per data set.
 
-    :param arch: Registry name of the architecture (kind ``model``), e.g. ``"lenet5"``.
+    :param spec: Architecture and training (epochs, optimizer, lr, batch size — the same
+        batches for every member —, weight decay); frozen layers and custom objectives are not
+        supported here.
     :param x: Training images: float32 in [0, 1], either shared (N, C, H, W) or one set per
         member (P, N, C, H, W).
     :param y: Labels (N,), shared by all members.
     :param init_seeds: Weight-initialisation seed of each member (P of them).
-    :param epochs: Passes over the data.
-    :param optimizer: ``"adam"``, ``"sgd"``, ``"rmsprop"`` or ``"adabound"`` (see :mod:`artx.training`).
-    :param lr: Learning rate (None: the optimizer's default).
-    :param batch_size: Mini-batch size (the same batches for every member).
     :param seed: Seed of the batch order (shared by all members).
-    :param model_params: Constructor parameters of the architecture.
     :param pixels: Optional single-pixel data: ``(rows, cols, values)``, each (P, N): member
         ``k`` trains on the shared ``x`` with ``values[k, i]`` written at ``(rows[k, i],
         cols[k, i])`` of image ``i`` (every channel). Needs shared ``x``.
     :param progress: Show a tqdm bar.
     :return: The trained :class:`Population`.
     """
-    seeds = [check_int(s, "init_seeds[]", minimum=0) for s in init_seeds]
+    if not isinstance(spec, TrainingSpec):
+        raise TypeError(f"spec must be an artx.training.TrainingSpec; got {type(spec).__name__}")
+    if spec.trainable is not None or (spec.objective is not None and spec.objective != CrossEntropy()):
+        raise ValueError("train_population trains every layer with plain cross-entropy: spec.trainable and spec.objective must be None")
+    seeds = [check_seed(s, "init_seeds[]") for s in init_seeds]
     if not seeds:
         raise ValueError("init_seeds must hold at least one seed (one per member)")
     if not isinstance(x, np.ndarray) or x.ndim not in (4, 5):
@@ -207,20 +205,18 @@ def train_population(
     check_images(x if shared else x.reshape(-1, *x.shape[2:]), "x")
     n = x.shape[0] if shared else x.shape[1]
     check_labels(y, "y", n_samples=n)
-    check_int(epochs, "epochs", minimum=1)
-    check_int(batch_size, "batch_size", minimum=1)
-    check_int(seed, "seed", minimum=0)
+    check_seed(seed, "seed")
+    epochs, batch_size = spec.epochs, spec.batch_size
     if pixels is not None and not shared:
         raise ValueError("pixels needs shared images x (N, C, H, W)")
     tensors = None if pixels is None else _pixel_tensors(pixels, len(seeds), n)
     if tensors is not None and (tensors[0].min() < 0 or tensors[0].max() >= x.shape[2] or tensors[1].min() < 0 or tensors[1].max() >= x.shape[3]):
         raise ValueError(f"pixels rows/cols must lie inside the {x.shape[2]}x{x.shape[3]} image")
-    params = dict(model_params or {})
-    members = [build_model(arch, seed=s, **params) for s in seeds]
+    members = [spec.build_model(s) for s in seeds]
     population = Population(members[0], members)
     for value in population.params.values():
         value.requires_grad_(True)
-    opt = make_optimizer(optimizer, list(population.params.values()), lr)
+    opt = make_optimizer(spec.optimizer, list(population.params.values()), spec.lr, spec.weight_decay)
     x_all = torch.from_numpy(x)
     y_all = torch.from_numpy(y.astype(np.int64))
     loss_fn = nn.CrossEntropyLoss(reduction="none")

@@ -130,7 +130,9 @@ def proxy_labels(
     from artx.model_cache import train_cached
     from artx.models import to_art_classifier
 
-    trained = train_cached(arch, x_pool, y_pool, epochs=epochs, seed=seed, device=device, progress=progress)
+    from artx.training import TrainingSpec
+
+    trained = train_cached(TrainingSpec(arch, epochs=epochs), x_pool, y_pool, seed=seed, device=device, progress=progress)
     return predict_labels(to_art_classifier(trained.model, device=device), x_target)
 
 

@@ -31,18 +31,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from artx import data
     from artx.model_cache import train_cached
+    from artx.training import TrainingSpec
 
     x, y = data.load(args.dataset, "train", data_dir=args.data_dir)
     with tempfile.TemporaryDirectory() as cache:
         os.environ["ARTX_CACHE_DIR"] = cache
         started = time.perf_counter()
-        trained = train_cached(args.arch, x, y, epochs=args.epochs, seed=0, progress=False)
+        trained = train_cached(TrainingSpec(args.arch, epochs=args.epochs), x, y, seed=0, progress=False)
         train_seconds = time.perf_counter() - started
         assert not trained.from_cache
         loads = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            loaded = train_cached(args.arch, x, y, epochs=args.epochs, seed=0, progress=False)
+            loaded = train_cached(TrainingSpec(args.arch, epochs=args.epochs), x, y, seed=0, progress=False)
             loads.append(time.perf_counter() - started)
             assert loaded.from_cache
     load_seconds = statistics.median(loads)

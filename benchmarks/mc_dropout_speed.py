@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from artx.mc_dropout import mc_dropout_predict
     from artx.model_cache import train_cached
     from artx.models import to_art_classifier
+    from artx.training import TrainingSpec
 
     x_train, y_train = data.load("mnist-5k", "train")
     if args.data_dir:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         x, _ = data.load("mnist-5k", "test")
     x = np.ascontiguousarray(np.resize(x, (args.images, *x.shape[1:])))
-    classifier = to_art_classifier(train_cached("lenet5-dropout", x_train, y_train, epochs=1, seed=0, progress=False).model)
+    classifier = to_art_classifier(train_cached(TrainingSpec("lenet5-dropout", epochs=1), x_train, y_train, seed=0, progress=False).model)
 
     def naive() -> None:
         for _ in range(args.passes):

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from artx import data
     from artx.models import build_model
     from artx.population import train_population
-    from artx.training import train
+    from artx.training import TrainingSpec, train
 
     x, y = data.load("mnist-5k", "train", limit=args.images, seed=0)
     rng = np.random.default_rng(0)
@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     rows, cols = rng.integers(0, 28, size=(2, args.population))
     for k in range(args.population):  # one poison pixel per member, like a CMA-ES generation
         stacked[k, :, 0, rows[k], cols[k]] = 1.0
-    common = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": 0}
+    spec = TrainingSpec(args.arch, epochs=args.epochs, batch_size=args.batch_size)
+    warm_up = spec.replace(epochs=1)
     # warm-up (lazy initialisation, allocator) so that the first timed path is not penalised
-    train(build_model(args.arch, seed=0), np.ascontiguousarray(stacked[0, :256]), y[:256], progress=False, **common)
+    train(build_model(args.arch, seed=0), np.ascontiguousarray(stacked[0, :256]), y[:256], warm_up, progress=False)
     pixels = tuple(np.repeat(a[:, None], len(x), axis=1) for a in (rows, cols, np.ones(args.population, dtype=np.float32)))
-    train_population(args.arch, x[:256], y[:256], init_seeds=list(range(args.population)), pixels=tuple(a[:, :256] for a in pixels), **common)
+    train_population(warm_up, x[:256], y[:256], init_seeds=list(range(args.population)), pixels=tuple(a[:, :256] for a in pixels))
 
     def fastest(run) -> float:
         """Best of ``--repeats`` wall times: the least disturbed by other processes."""
@@ -70,16 +71,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def sequential_with_train() -> None:
         for k in range(args.population):
-            train(build_model(args.arch, seed=k), np.ascontiguousarray(stacked[k]), y, progress=False, **common)
+            train(build_model(args.arch, seed=k), np.ascontiguousarray(stacked[k]), y, spec, progress=False)
 
     def sequential_with_population() -> None:
         for k in range(args.population):
-            train_population(args.arch, stacked[k : k + 1], y, init_seeds=[k], **common)
+            train_population(spec, stacked[k : k + 1], y, init_seeds=[k])
 
     sequential_train = fastest(sequential_with_train)
     sequential_population = fastest(sequential_with_population)
-    together_copies = fastest(lambda: train_population(args.arch, stacked, y, init_seeds=list(range(args.population)), **common))
-    together = fastest(lambda: train_population(args.arch, x, y, init_seeds=list(range(args.population)), pixels=pixels, **common))
+    together_copies = fastest(lambda: train_population(spec, stacked, y, init_seeds=list(range(args.population))))
+    together = fastest(lambda: train_population(spec, x, y, init_seeds=list(range(args.population)), pixels=pixels))
 
     ratio = sequential_train / together
     print(f"{args.population} x {args.arch}, {len(x)} images, {args.epochs} epoch(s), batch {args.batch_size}, torch threads {torch.get_num_threads()}, best of {args.repeats}:")

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from artx import atomic
 from artx.models import build_model
-from artx.training import OPTIMIZERS, train
+from artx.training import OPTIMIZERS, TrainingSpec, train
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def test_same_seed_gives_identical_weights(small):
     runs = []
     for seed in (0, 0, 1):
         model = build_model("lenet5-dropout", seed=0)
-        train(model, x, y, epochs=2, seed=seed, batch_size=32, progress=False)
+        train(model, x, y, TrainingSpec("model", epochs=2, batch_size=32), seed=seed, progress=False)
         runs.append(weights(model))
     assert same_weights(runs[0], runs[1])
     assert not same_weights(runs[0], runs[2])
@@ -34,7 +35,7 @@ def test_same_seed_gives_identical_weights(small):
 def test_training_learns_and_leaves_eval_mode(mnist_small):
     x, y, x_test, y_test = mnist_small
     model = build_model("lenet5", seed=0)
-    history = train(model, x, y, epochs=10, seed=0, progress=False)
+    history = train(model, x, y, TrainingSpec("model", epochs=10), seed=0, progress=False)
     assert history.loss[-1] < history.loss[0]
     assert not model.training
     with torch.no_grad():
@@ -46,7 +47,7 @@ def test_trainable_freezes_all_other_layers(small):
     x, y = small
     model = build_model("lenet5", seed=0)
     before = weights(model)
-    train(model, x, y, epochs=1, seed=0, trainable=["fc3"], progress=False)
+    train(model, x, y, TrainingSpec("model", epochs=1, trainable=["fc3"]), seed=0, progress=False)
     after = weights(model)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"fc3.weight", "fc3.bias"}
@@ -55,18 +56,18 @@ def test_trainable_freezes_all_other_layers(small):
 
 @pytest.mark.parametrize(
     "trainable, error, match",
-    [(["fc9"], ValueError, "unknown layer 'fc9'.*fc3"), ("fc3", TypeError, "list of layer names"), ([], ValueError, "at least one layer")],
+    [(["fc9"], ValueError, "unknown layer 'fc9'.*fc3"), ([], ValueError, "at least one layer")],
 )
 def test_bad_trainable(small, trainable, error, match):
     with pytest.raises(error, match=match):
-        train(build_model("lenet5"), *small, epochs=1, trainable=trainable, progress=False)
+        train(build_model("lenet5"), *small, TrainingSpec("lenet5", epochs=1, trainable=trainable), progress=False)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_trains(small, optimizer):
     x, y = small
     model = build_model("shallow-mlp", seed=0)
-    history = train(model, x, y, epochs=3, optimizer=optimizer, seed=0, progress=False)
+    history = train(model, x, y, TrainingSpec("model", epochs=3, optimizer=optimizer), seed=0, progress=False)
     assert history.loss[-1] < history.loss[0]
 
 
@@ -83,21 +84,31 @@ def test_bad_inputs_are_refused(small):
         (dict(x=x, y=y[:-1]), ValueError, "one label per image"),
         (dict(x=x, y=y + 10), ValueError, r"labels must lie in \[0, 9\]"),
         (dict(x=x, y=y.astype(np.float32)), TypeError, "integer dtype"),
-        (dict(x=x, y=y, epochs=0), ValueError, "epochs"),
-        (dict(x=x, y=y, optimizer="adamw"), ValueError, "optimizer must be one of"),
-        (dict(x=x, y=y, lr=-1.0), ValueError, "lr must be"),
         (dict(x=x, y=y, device="gpu"), ValueError, "device must be"),
+        (dict(x=x, y=y, seed=2**63), ValueError, r"seed must be an int seed in \[0, 2147483647\]"),
+        (dict(x=x, y=y, spec="lenet5"), TypeError, "spec must be an artx.training.TrainingSpec"),
     ]
     for kwargs, error, match in cases:
-        kwargs.setdefault("epochs", 1)
+        kwargs.setdefault("spec", TrainingSpec("lenet5", epochs=1))
         with pytest.raises(error, match=match):
             train(model, progress=False, **kwargs)
+    spec_cases = [
+        (dict(epochs=0), ValueError, "epochs"),
+        (dict(optimizer="adamw"), ValueError, "optimizer must be one of"),
+        (dict(lr=-1.0), ValueError, "lr must be"),
+        (dict(weight_decay=-1.0), ValueError, "weight_decay must be"),
+        (dict(trainable="fc3"), TypeError, "list of layer names"),
+        (dict(objective="ce"), TypeError, "objective must be"),
+    ]
+    for kwargs, error, match in spec_cases:
+        with pytest.raises(error, match=match):
+            TrainingSpec("lenet5", **{"epochs": 1, **kwargs})
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(small, tmp_path):
     x, y = small
     reference = build_model("lenet5-dropout", seed=0)
-    train(reference, x, y, epochs=3, seed=0, batch_size=64, progress=False)
+    train(reference, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, progress=False)
 
     model = build_model("lenet5-dropout", seed=0)
     calls = {"n": 0}
@@ -112,12 +123,12 @@ def test_resume_after_interruption_matches_uninterrupted_run(small, tmp_path):
     model.forward = dies_in_epoch_three
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        train(model, x, y, epochs=3, seed=0, batch_size=64, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+        train(model, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
     assert checkpoint.is_file()
-    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
+    assert atomic.torch_load_sealed(checkpoint)["epoch"] == 2
 
     resumed = build_model("lenet5-dropout", seed=0)
-    history = train(resumed, x, y, epochs=3, seed=0, batch_size=64, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+    history = train(resumed, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
     assert len(history.loss) == 3
     assert same_weights(weights(resumed), weights(reference))
 
@@ -127,14 +138,14 @@ def test_checkpoint_of_another_run_is_ignored(small, tmp_path):
     checkpoint = tmp_path / "run.ckpt"
     checkpoint.write_bytes(b"not a checkpoint")
     model = build_model("shallow-mlp", seed=0)
-    history = train(model, x, y, epochs=2, seed=0, checkpoint_path=checkpoint, checkpoint_tag="x", progress=False)
+    history = train(model, x, y, TrainingSpec("model", epochs=2), seed=0, checkpoint_path=checkpoint, checkpoint_tag="x", progress=False)
     assert len(history.loss) == 2
 
 
 def test_on_epoch_end_sees_each_epoch_and_does_not_change_training(small):
     x, y = small
     reference = build_model("lenet5-dropout", seed=0)
-    train(reference, x, y, epochs=3, seed=0, batch_size=64, progress=False)
+    train(reference, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, progress=False)
 
     seen = []
 
@@ -145,6 +156,80 @@ def test_on_epoch_end_sees_each_epoch_and_does_not_change_training(small):
         seen.append((epochs_done, model.training, len(history.loss)))
 
     model = build_model("lenet5-dropout", seed=0)
-    train(model, x, y, epochs=3, seed=0, batch_size=64, progress=False, on_epoch_end=evaluate)
+    train(model, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, progress=False, on_epoch_end=evaluate)
     assert seen == [(1, False, 1), (2, False, 2), (3, False, 3)]
     assert same_weights(weights(model), weights(reference))
+
+
+def test_checkpoint_that_fails_part_way_restarts_from_the_initial_weights(small, tmp_path):
+    """A checkpoint with the right tag that cannot be applied completely must not leave any of
+    its weights behind: the run restarts from the initial weights, bit-identical to a run with
+    no checkpoint."""
+    x, y = small
+    spec = TrainingSpec("lenet5", epochs=2, batch_size=64)
+    reference = build_model("lenet5", seed=0)
+    train(reference, x, y, spec, seed=0, progress=False)
+    other = build_model("lenet5", seed=7)  # weights that must not leak into the restarted run
+    good_optimizer = torch.optim.Adam(other.parameters()).state_dict()
+    wrong_shape = {k: (torch.zeros(3) if k == "fc3.bias" else v) for k, v in other.state_dict().items()}
+    history = {"loss": [1.0], "accuracy": [0.5], "seconds": 1.0}
+    crafted = {
+        "optimizer state of another shape": {"model": other.state_dict(), "optimizer": {"state": {}, "param_groups": []}},
+        "one layer of another shape": {"model": wrong_shape, "optimizer": good_optimizer},
+        "history of another length": {"model": other.state_dict(), "optimizer": good_optimizer, "history": {**history, "loss": [1.0, 2.0]}},
+        "epoch not an int": {"model": other.state_dict(), "optimizer": good_optimizer, "epoch": "1"},
+    }
+    for name, fields in crafted.items():
+        checkpoint = tmp_path / f"{name}.ckpt"
+        atomic.torch_save_sealed({"tag": "t", "epoch": 1, "history": history, **fields}, checkpoint)
+        model = build_model("lenet5", seed=0)
+        train(model, x, y, spec, seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+        assert same_weights(weights(model), weights(reference)), name
+
+
+def test_altered_checkpoint_is_ignored(small, tmp_path):
+    x, y = small
+    spec = TrainingSpec("shallow-mlp", epochs=2)
+    reference = build_model("shallow-mlp", seed=0)
+    train(reference, x, y, spec, seed=0, progress=False)
+    checkpoint = tmp_path / "run.ckpt"
+    trained_one = build_model("shallow-mlp", seed=3)
+    atomic.torch_save_sealed({"tag": "t", "epoch": 1, "model": trained_one.state_dict(),
+                              "optimizer": torch.optim.Adam(trained_one.parameters()).state_dict(),
+                              "history": {"loss": [1.0], "accuracy": [0.5], "seconds": 1.0}}, checkpoint)
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    checkpoint.write_bytes(bytes(data))
+    model = build_model("shallow-mlp", seed=0)
+    train(model, x, y, spec, seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+    assert same_weights(weights(model), weights(reference))
+
+
+def test_soft_labels_and_temperature_objective(small):
+    from artx.training import CrossEntropy
+
+    x, y = small
+    one_hot = np.eye(10, dtype=np.float32)[y]
+    hard = build_model("shallow-mlp", seed=0)
+    soft = build_model("shallow-mlp", seed=0)
+    train(hard, x, y, TrainingSpec("shallow-mlp", epochs=1), seed=0, progress=False)
+    history = train(soft, x, one_hot, TrainingSpec("shallow-mlp", epochs=1), seed=0, progress=False)
+    # one-hot rows are the hard labels: the same cross-entropy, the same training up to rounding
+    for a, b in zip(hard.parameters(), soft.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert 0 < history.accuracy[0] <= 1
+    hot = build_model("shallow-mlp", seed=0)
+    train(hot, x, y, TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy(temperature=20.0)), seed=0, progress=False)
+    assert not all(torch.allclose(a, b) for a, b in zip(hard.parameters(), hot.parameters()))
+    with pytest.raises(ValueError, match="probability rows"):
+        train(build_model("shallow-mlp"), x, one_hot * 2, TrainingSpec("shallow-mlp", epochs=1), progress=False)
+    with pytest.raises(ValueError, match="one column per class"):
+        train(build_model("shallow-mlp"), x, one_hot[:, :5] / one_hot[:, :5].sum(1, keepdims=True).clip(1), TrainingSpec("shallow-mlp", epochs=1), progress=False)
+
+
+def test_weight_decay_shrinks_the_weights(small):
+    x, y = small
+    plain, decayed = build_model("shallow-mlp", seed=0), build_model("shallow-mlp", seed=0)
+    train(plain, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd"), seed=0, progress=False)
+    train(decayed, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd", weight_decay=5.0), seed=0, progress=False)
+    assert decayed.fc1.weight.norm() < 0.8 * plain.fc1.weight.norm()
