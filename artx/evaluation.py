@@ -71,6 +71,7 @@ class AttackOutcome:
     mean_norms_successful: dict[str, float]  # mean L0/L2/L∞ over the images the attack fooled
     x_adv: np.ndarray
     seconds: float
+    fooled: np.ndarray  # per image: classified correctly before the attack, misclassified after
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready numbers (no arrays); norms are means over the successful attacks."""
@@ -136,6 +137,7 @@ def evaluate_attack(
         mean_norms_successful=norms.summary(fooled),
         x_adv=x_adv,
         seconds=seconds,
+        fooled=fooled,
     )
     logger.info("%s %s: accuracy %.4f -> %.4f (%.1f s)", attack, params, outcome.clean_accuracy, outcome.adversarial_accuracy, seconds)
     return outcome

@@ -7,7 +7,8 @@ and BLAS thread counts). The thread counts are recorded because they change the 
 floating-point reductions on CPU: runs with different counts agree to rounding, and a long search
 that amplifies rounding differences can end elsewhere. ``table.md``
 puts each of our cells next to the paper's value and the difference, and lists the claims as
-PASS/FAIL. All files are written atomically.
+PASS / FAIL / INCONCLUSIVE / N/A, decided with their noise (:mod:`artx.claims`). All files are
+written atomically.
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ import math
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from artx import atomic
+from artx.claims import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, VERDICTS, Decision
 from artx.evaluation import MeanStd
 
 logger = logging.getLogger(__name__)
+
+CLAIM_RULE = (
+    "a claim PASSes when the measured values clear the paper's threshold (or the compared quantity) by more than two standard "
+    "errors (seed-to-seed spread; binomial or per-item SE for one seed), FAILs when they miss it by as much, and is INCONCLUSIVE "
+    "in between; N/A marks paper-scale numbers on a smaller preset."
+)
 
 _VERSIONED = ("artx", "artx-plugins", "adversarial-robustness-toolbox", "torch", "torchvision", "numpy", "scikit-learn", "cma", "captum")
 
@@ -101,14 +110,23 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """A qualitative claim of the paper, checked on measured values."""
+    """A claim of the paper, decided on measured values with their noise (see :mod:`artx.claims`)."""
 
     text: str
-    passed: bool
+    verdict: str
     measured: str
+    rule: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
 
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'}: {self.text} — measured: {self.measured}"
+        return f"{self.verdict}: {self.text} — measured: {self.measured} (rule: {self.rule})"
+
+
+class OutputError(ValueError):
+    """The output folder cannot take the results (a file in the way, or not writable)."""
 
 
 class ResultsWriter:
@@ -156,12 +174,29 @@ class ResultsWriter:
         self.cells = [c for c in self.cells if (c.table, c.row, c.column) != (table, row, column)] + [cell]
         return cell
 
-    def add_claim(self, text: str, passed: bool, measured: str) -> Claim:
-        """Record a paper claim and whether the measured values support it."""
-        claim = Claim(text, bool(passed), measured)
+    def add_claim(self, text: str, decision: Decision, measured: str) -> Claim:
+        """Record a paper claim with its :class:`~artx.claims.Decision` (from :mod:`artx.claims`:
+        ``at_least``, ``at_most``, ``greater``, ``all_of``, ``at_scale``), which carries the
+        verdict and the rule that decided it; ``measured`` says the values in words."""
+        if not isinstance(decision, Decision):
+            raise TypeError(
+                f"decision must be an artx.claims.Decision (e.g. claims.at_least(Estimate.from_seeds(values), paper_value)), "
+                f"so that the verdict accounts for noise; got {type(decision).__name__}"
+            )
+        claim = Claim(text, decision.verdict, measured, decision.rule)
         self.claims.append(claim)
         logger.info("%s", claim.line())
         return claim
+
+    def claim_counts(self) -> dict[str, int]:
+        """How many claims got each verdict."""
+        return {verdict: sum(claim.verdict == verdict for claim in self.claims) for verdict in VERDICTS}
+
+    def claim_summary(self) -> str:
+        """``3 PASS, 1 FAIL, 2 INCONCLUSIVE, 1 N/A of 7 claims`` (verdicts with no claim left out)."""
+        counts = self.claim_counts()
+        parts = [f"{counts[v]} {v}" for v in (PASS, FAIL, INCONCLUSIVE, NOT_APPLICABLE) if counts[v] or v == PASS]
+        return f"{', '.join(parts)} of {len(self.claims)} claims"
 
     def add_note(self, text: str) -> None:
         """A sentence for the reader of ``table.md`` (settings chosen, known gaps and reasons)."""
@@ -240,12 +275,34 @@ class ResultsWriter:
             lines += ["| " + row + " | " + " | ".join(lookup.get((row, column), "—") for column in columns) + " |" for row in rows]
             lines.append("")
         if self.claims:
-            lines += ["## Claims", ""] + [f"- {claim.line()}" for claim in self.claims] + [""]
+            lines += ["## Claims", "", f"{self.claim_summary()}; {CLAIM_RULE}", ""]
+            lines += [f"- {claim.line()}" for claim in self.claims] + [""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {note}" for note in self.notes] + [""]
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(name).stem}]({name})" for name in sorted(self.figures)] + [""]
         return "\n".join(lines)
+
+    def check_writable(self) -> None:
+        """Check, before any work, that ``out_dir`` can take ``results.json``, ``table.md`` and
+        figures: no file where a folder must be, no folder where a file must be, writable.
+
+        :raises OutputError: with one line naming the path.
+        """
+        for folder in (self.out_dir, *self.out_dir.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise OutputError(f"output folder {str(self.out_dir)!r}: {str(folder)!r} is a file, not a folder")
+                break
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=".write-probe-"):
+                pass
+        except OSError as error:
+            raise OutputError(f"output folder {str(self.out_dir)!r} is not writable ({error.strerror or error})") from None
+        for name in ("results.json", "table.md"):
+            if (self.out_dir / name).is_dir():
+                raise OutputError(f"{str(self.out_dir / name)!r} is a folder; results would not be written there")
 
     def write(self) -> dict[str, Path]:
         """Write ``results.json`` and ``table.md`` (figures were written when added)."""

@@ -1,9 +1,11 @@
 import json
 import math
+import os
 
 import pytest
 from matplotlib.figure import Figure
 
+from artx import claims
 from artx.results import ResultsWriter
 
 
@@ -12,8 +14,9 @@ def fill(out_dir):
     writer.add_cell("Table 1", "cnn", "clean", [99.0, 99.2], paper=99.36)
     writer.add_cell("Table 1", "cnn", "FGSM", [40.0, 42.0])
     writer.add_cell("Table 1", "lenet", "clean", 98.5, paper=99.13)
-    writer.add_claim("cnn beats lenet", True, "99.1 vs 98.5")
-    writer.add_claim("lenet is perfect", False, "98.5")
+    writer.add_claim("cnn beats lenet", claims.greater(claims.compare([99.0, 99.2], [97.0], n=1000)), "99.1 vs 98.5")
+    writer.add_claim("lenet is perfect", claims.at_least(claims.Estimate.from_proportion(98.5, 1000), 100.0), "98.5")
+    writer.add_claim("cnn reaches 99.2", claims.at_least(claims.Estimate.from_seeds([99.0, 99.2]), 99.2), "99.1")
     writer.add_note("settings chosen because ...")
     with writer.timed("stage"):
         pass
@@ -37,11 +40,14 @@ def test_files_and_table(tmp_path):
     threads = results["provenance"]["cpu_threads"]
     assert threads["torch"] == torch.get_num_threads() and threads["blas"] >= 1
     assert f"CPU threads: torch {threads['torch']}, blas {threads['blas']}" in (tmp_path / "table.md").read_text()
-    assert results["claims"][1] == {"text": "lenet is perfect", "passed": False, "measured": "98.5"}
+    assert results["claims"][1]["text"] == "lenet is perfect" and results["claims"][1]["verdict"] == "FAIL"
+    assert "2 SE" in results["claims"][1]["rule"]
+    assert [c["verdict"] for c in results["claims"]] == ["PASS", "FAIL", "INCONCLUSIVE"]
     table = (tmp_path / "table.md").read_text()
     assert "| cnn | 99.10 ± 0.14 (99.36, -0.26) | 41.00 ± 1.41 |" in table
     assert "| lenet | 98.50 (99.13, -0.63) | — |" in table
-    assert "- PASS: cnn beats lenet" in table and "- FAIL: lenet is perfect" in table
+    assert "- PASS: cnn beats lenet" in table and "- FAIL: lenet is perfect" in table and "- INCONCLUSIVE: cnn reaches 99.2" in table
+    assert "1 PASS, 1 FAIL, 1 INCONCLUSIVE of 3 claims" in table
     assert "![curve](curve.png)" in table
     assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
     assert writer.claims[0].line().startswith("PASS: ")
@@ -62,3 +68,46 @@ def test_non_finite_cell_is_refused(tmp_path):
     writer = ResultsWriter("demo", tmp_path)
     with pytest.raises(ValueError, match="finite"):
         writer.add_cell("t", "r", "c", [math.nan])
+
+
+def test_a_bare_bool_is_not_a_claim_verdict(tmp_path):
+    writer = ResultsWriter("demo", tmp_path)
+    with pytest.raises(TypeError, match="artx.claims.Decision"):
+        writer.add_claim("x", True, "1")
+
+
+@pytest.mark.parametrize("make_bad", ["file", "nested-file", "results-folder"])
+def test_output_that_cannot_be_written_fails_before_any_work(tmp_path, make_bad):
+    from artx.results import OutputError
+
+    if make_bad == "file":
+        (tmp_path / "out").write_text("x")
+        out = tmp_path / "out" / "demo"
+    elif make_bad == "nested-file":
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "demo").write_text("x")
+        out = tmp_path / "out" / "demo"
+    else:
+        out = tmp_path / "out" / "demo"
+        (out / "results.json").mkdir(parents=True)
+    with pytest.raises(OutputError, match="is a file|is a folder"):
+        ResultsWriter("demo", out).check_writable()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_output_fails_before_any_work(tmp_path):
+    from artx.results import OutputError
+
+    tmp_path.joinpath("ro").mkdir(mode=0o555)
+    with pytest.raises(OutputError, match="not writable"):
+        ResultsWriter("demo", tmp_path / "ro" / "demo").check_writable()
+
+
+def test_output_files_follow_the_umask(tmp_path):
+    import stat
+
+    fill(tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.json", "table.md", "curve.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
