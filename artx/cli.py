@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", default="results", help="output folder (default: results)")
     reproduce.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     reproduce.add_argument("--labels", help="human labels CSV (index,label) for reproductions that relabel data, e.g. from 'artx relabel'")
+    reproduce.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
     relabel = commands.add_parser(
         "relabel",
@@ -98,6 +99,12 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(line: str) -> None:
+    """A reproduction's progress, on stderr (stdout carries the results table), flushed at once
+    so that a pipe or a log file shows a long run is alive."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from artx import registry
     from artx.reproduction import run_reproduction
@@ -114,6 +121,7 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _UsageError(f"artx reproduce: {error}") from None
     from artx.data import CorruptDatasetError, DatasetNotFoundError
     from artx.relabel import LabelsFileError
+    from artx.results import OutputError
 
     try:
         results = run_reproduction(
@@ -125,13 +133,15 @@ def _cmd_reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
             device=args.device,
             command="artx " + " ".join(shlex.quote(a) for a in argv),
             labels=args.labels,
+            report=None if args.quiet else _progress_line,
         )
+    except OutputError as error:  # checked before any work: a usage problem
+        raise _UsageError(f"artx reproduce: --out: {error}") from None
     except (DatasetNotFoundError, CorruptDatasetError, LabelsFileError) as error:  # a user's setup problem: no traceback
         print(f"artx reproduce {args.name}: {error}", file=sys.stderr)
         return 1
     print(results.markdown())
-    passed = sum(claim.passed for claim in results.claims)
-    print(f"{passed}/{len(results.claims)} claims PASS; wrote {results.out_dir}/results.json and table.md ({results.wall_seconds / 60:.1f} min)")
+    print(f"{results.claim_summary()}; wrote {results.out_dir}/results.json and table.md ({results.wall_seconds / 60:.1f} min)")
     return 0
 
 

@@ -12,6 +12,7 @@ preprocessor   ``artx.preprocessors``  ``art.defences.preprocessor.Preprocessor`
 postprocessor  ``artx.postprocessors`` ``art.defences.postprocessor.Postprocessor``
 detector       ``artx.detectors``      ``art.defences.detector.evasion.EvasionDetector``
 estimator      ``artx.estimators``     ``art.estimators.estimator.BaseEstimator``
+trainer        ``artx.trainers``       ``art.defences.trainer.Trainer``
 model          ``artx.models``         ``torch.nn.Module``
 reproduction   ``artx.reproductions``  ``artx.reproduction.Reproduction``
 ============== ======================= ==============================================
@@ -61,6 +62,7 @@ KINDS: dict[str, Kind] = {
         Kind("postprocessor", "artx.postprocessors", "art.defences.postprocessor:Postprocessor", "output defences"),
         Kind("detector", "artx.detectors", "art.defences.detector.evasion:EvasionDetector", "adversarial-input detectors"),
         Kind("estimator", "artx.estimators", "art.estimators.estimator:BaseEstimator", "ART estimators / factories"),
+        Kind("trainer", "artx.trainers", "art.defences.trainer:Trainer", "training defences (adversarial training, distillation)"),
         Kind("model", "artx.models", "torch.nn:Module", "PyTorch architectures (return logits)"),
         Kind("reproduction", "artx.reproductions", "artx.reproduction:Reproduction", "paper reproductions"),
     )

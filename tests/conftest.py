@@ -11,6 +11,16 @@ import pytest
 from artx import registry
 
 
+def pytest_configure(config):
+    """One torch thread per test process: the tests' models are small, and on a 2-core machine
+    that is also running anything else, torch's second OpenMP thread spin-waits (measured here:
+    one L-BFGS attack 0.25 s per image with one thread, 17 s with two under load). Results in
+    a test are compared within the same process, so the count does not change any assertion."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory, monkeypatch):
     """Every test gets artx's cache in a temporary folder and no ARTX_DATA_DIR."""
@@ -35,11 +45,11 @@ def mnist_small():
 def trained_lenet(mnist_small, tmp_path_factory):
     """A LeNet-5 trained for 10 epochs on the small subset, wrapped for ART."""
     from artx.models import build_model, to_art_classifier
-    from artx.training import train
+    from artx.training import TrainingSpec, train
 
     x_train, y_train, _, _ = mnist_small
     model = build_model("lenet5", seed=0)
-    train(model, x_train, y_train, epochs=10, seed=0, progress=False)
+    train(model, x_train, y_train, TrainingSpec("lenet5", epochs=10), seed=0, progress=False)
     return to_art_classifier(model)
 
 
