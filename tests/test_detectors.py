@@ -9,7 +9,7 @@ from art.defences.detector.evasion import EvasionDetector
 
 from artx import registry
 from artx.models import build_model, to_art_classifier
-from artx.training import train
+from artx.training import TrainingSpec, train
 
 DETECTORS = ("hybrid-uncertainty", "uncertainty-only", "crop-only")
 
@@ -18,7 +18,7 @@ DETECTORS = ("hybrid-uncertainty", "uncertainty-only", "crop-only")
 def dropout_classifier(mnist_small):
     x_train, y_train, _, _ = mnist_small
     model = build_model("lenet5-dropout", seed=0)
-    train(model, x_train, y_train, epochs=8, seed=0, progress=False)
+    train(model, x_train, y_train, TrainingSpec("model", epochs=8), seed=0, progress=False)
     return to_art_classifier(model)
 
 
@@ -63,7 +63,7 @@ def test_hybrid_fit_calibrates_and_detect_follows_the_rule(dropout_classifier, c
 def test_crop_vote_is_at_least_c_of_five(dropout_classifier, calibration_mix, agreement):
     x, _, _ = calibration_mix
     # Thresholds that put every image in the uncertain band: the verdict is the crop vote alone.
-    detector = registry.create("detector", "hybrid-uncertainty", dropout_classifier, n_passes=4, low=0.0, high=10.0, agreement=agreement)
+    detector = registry.create("detector", "hybrid-uncertainty", dropout_classifier, n_passes=4, low=0.0, high=0.3, agreement=agreement)
     report, flagged = detector.detect(x)
     assert (report["band"] == "uncertain").all() and report["crop_agreement"].min() >= 0
     np.testing.assert_array_equal(flagged, report["crop_agreement"] < agreement)

@@ -18,8 +18,8 @@ import torchvision.transforms.functional as TF
 from art.defences.detector.evasion import EvasionDetector
 from torchvision.transforms import InterpolationMode
 
-from artx.mc_dropout import MCDropoutResult, mc_dropout_predict, require_dropout
-from artx.validation import check_float, check_images, check_int
+from artx.mc_dropout import MCDropoutResult, max_uncertainty, mc_dropout_predict, require_dropout
+from artx.validation import check_float, check_images_for, check_int, check_seed
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,27 @@ def five_crops(x: torch.Tensor, crop_fraction: float) -> torch.Tensor:
 
 
 def crop_agreement(classifier: Any, x: np.ndarray, labels: np.ndarray, crop_fraction: float, batch_size: int) -> np.ndarray:
-    """How many of the five resized crops the classifier (dropout off) puts in ``labels``."""
+    """How many of the five resized crops the classifier's model (dropout off) puts in ``labels``.
+
+    ``x`` is already preprocessed (:func:`preprocessed`): the crops go straight through the bare
+    torch model in eval mode, batch by batch, without ART's per-call copies.
+    """
     agreement = np.zeros(len(x), dtype=np.int64)
     if len(x) == 0:
         return agreement
-    crops = five_crops(torch.from_numpy(x), crop_fraction).numpy()
-    for crop in crops:
-        agreement += np.argmax(classifier.predict(np.ascontiguousarray(crop), batch_size=batch_size), axis=1) == labels
+    model = classifier.model
+    device = classifier.device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.from_numpy(x[start : start + batch_size]).to(device)
+                crops = five_crops(batch, crop_fraction)  # (5, B, C, H, W)
+                predicted = model(crops.reshape(-1, *batch.shape[1:])).argmax(dim=1).reshape(5, -1).cpu().numpy()
+                agreement[start : start + batch_size] = (predicted == labels[start : start + batch_size][None]).sum(axis=0)
+    finally:
+        model.train(was_training)
     return agreement
 
 
@@ -150,6 +164,24 @@ def best_band(scores: np.ndarray, is_adversarial: np.ndarray, band_correct: np.n
     return float(candidates[best_l[pick]]), float(candidates[best_h[pick]]), float(correct[best_l[pick], best_h[pick]] / len(scores))
 
 
+def check_threshold(value: object, name: str, nb_classes: int) -> float:
+    """An uncertainty threshold in [0, √(K − 1)/K], the range of the uncertainty: a larger one
+    could never be crossed."""
+    bound = max_uncertainty(nb_classes)
+    value = check_float(value, name, minimum=0.0)
+    if value > bound:
+        raise ValueError(
+            f"{name} must lie in [0, {bound:.4f}]: the MC-dropout uncertainty of a {nb_classes}-class model never exceeds "
+            f"√(K − 1)/K = {bound:.4f}, so this threshold could never be crossed; got {value}"
+        )
+    return value
+
+
+def clamp_threshold(value: float, nb_classes: int) -> float:
+    """A calibrated threshold moved into [0, √(K − 1)/K] (±inf from the search mean "rule off")."""
+    return float(min(max(value, 0.0), max_uncertainty(nb_classes)))
+
+
 class UncertaintyDetectorBase(EvasionDetector):
     """Shared parameters and checks of the three detectors.
 
@@ -173,21 +205,22 @@ class UncertaintyDetectorBase(EvasionDetector):
         self.crop_fraction = crop_fraction
         self.batch_size = batch_size
         self.seed = seed
-        self._check_params()
+        # Not the virtual self._check_params(): a subclass has not set its own parameters yet
+        # (ART's habit); each subclass checks everything at the end of its own __init__.
+        UncertaintyDetectorBase._check_params(self)
 
     def _check_params(self) -> None:
         check_int(self.n_passes, "n_passes", minimum=2)
         check_int(self.agreement, "agreement", minimum=0, maximum=5)
         check_float(self.crop_fraction, "crop_fraction", minimum=0.0, maximum=1.0, min_inclusive=False)
         check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed, "seed")
 
     def _check_x(self, x: object) -> np.ndarray:
-        shape = tuple(self.classifier.input_shape)
-        return check_images(x, "x", channels=shape[0], height_width=shape[1:], clip_values=self.classifier.clip_values)
+        return check_images_for(self.classifier, x)
 
-    def _mc_dropout(self, x: np.ndarray) -> MCDropoutResult:
-        return mc_dropout_predict(self.classifier.model, preprocessed(self.classifier, x), n_passes=self.n_passes, batch_size=self.batch_size, seed=self.seed, clip_values=None)
+    def _mc_dropout(self, x_preprocessed: np.ndarray) -> MCDropoutResult:
+        return mc_dropout_predict(self.classifier.model, x_preprocessed, n_passes=self.n_passes, batch_size=self.batch_size, seed=self.seed, clip_values=None)
 
-    def _crop_agreement(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return crop_agreement(self.classifier, x, labels, self.crop_fraction, self.batch_size)
+    def _crop_agreement(self, x_preprocessed: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return crop_agreement(self.classifier, x_preprocessed, labels, self.crop_fraction, self.batch_size)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from artx_plugins._detection import UncertaintyDetectorBase, check_is_adversarial
+from artx_plugins._detection import UncertaintyDetectorBase, check_is_adversarial, preprocessed
 
 
 class CropOnlyDetector(UncertaintyDetectorBase):
@@ -31,6 +31,7 @@ class CropOnlyDetector(UncertaintyDetectorBase):
 
     def __init__(self, classifier: Any, agreement: int = 4, crop_fraction: float = 0.93, batch_size: int = 512):
         super().__init__(classifier, agreement=agreement, crop_fraction=crop_fraction, batch_size=batch_size)
+        self._check_params()
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128, nb_epochs: int = 1, **kwargs: Any) -> None:
         """Nothing to learn (C is a parameter); checks the input like the other detectors."""
@@ -40,6 +41,6 @@ class CropOnlyDetector(UncertaintyDetectorBase):
         """Flag adversarial images; the report holds ``provisional_label`` and ``crop_agreement``."""
         x = self._check_x(x)
         labels = np.argmax(self.classifier.predict(x, batch_size=self.batch_size), axis=1)
-        agreement = self._crop_agreement(x, labels)
+        agreement = self._crop_agreement(preprocessed(self.classifier, x), labels)
         report = {"provisional_label": labels, "crop_agreement": agreement, "agreement": self.agreement}
         return report, agreement < self.agreement

@@ -28,9 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from artx.validation import check_float
-
-from artx_plugins._detection import UncertaintyDetectorBase, best_band, check_is_adversarial, information_gain_splits
+from artx_plugins._detection import (
+    UncertaintyDetectorBase,
+    best_band,
+    check_is_adversarial,
+    check_threshold,
+    clamp_threshold,
+    information_gain_splits,
+    preprocessed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +54,8 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
     :param crop_fraction: Crop side as a fraction of the image side, in (0, 1] (default 0.93:
         26 of 28 pixels).
     :param batch_size: Images per batch.
-    :param seed: Seed of the dropout masks (the same image always gets the same verdict).
+    :param seed: Seed of the N dropout masks, shared by all images: an image's verdict depends
+        only on the seed and the image, not on its batch or position.
     """
 
     defence_params = ["n_passes", "low", "high", "agreement", "crop_fraction", "batch_size", "seed"]
@@ -64,18 +71,19 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         batch_size: int = 512,
         seed: int = 0,
     ):
+        super().__init__(classifier, n_passes=n_passes, agreement=agreement, crop_fraction=crop_fraction, batch_size=batch_size, seed=seed)
         self.low = low
         self.high = high
         self.calibration: dict[str, Any] = {}
-        super().__init__(classifier, n_passes=n_passes, agreement=agreement, crop_fraction=crop_fraction, batch_size=batch_size, seed=seed)
+        self._check_params()
 
     def _check_params(self) -> None:
         super()._check_params()
         if (self.low is None) != (self.high is None):
             raise ValueError(f"low and high must be given together (or both None until fit); got low={self.low!r}, high={self.high!r}")
         if self.low is not None:
-            check_float(self.low, "low", minimum=0.0)
-            check_float(self.high, "high", minimum=0.0)
+            check_threshold(self.low, "low", self.classifier.nb_classes)
+            check_threshold(self.high, "high", self.classifier.nb_classes)
             if self.low > self.high:
                 raise ValueError(f"low must not exceed high (L ≤ H); got low={self.low}, high={self.high}")
 
@@ -87,7 +95,7 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         :param batch_size: Unused (the detector's own ``batch_size`` applies); ART's signature.
         :param nb_epochs: Unused; ART's signature.
         """
-        x = self._check_x(x)
+        x = preprocessed(self.classifier, self._check_x(x))
         is_adversarial = check_is_adversarial(y, len(x))
         mc = self._mc_dropout(x)
         agreement = self._crop_agreement(x, mc.labels)
@@ -96,7 +104,8 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         gain_low, gain_high = splits[0], splits[-1]
         gain_accuracy = _accuracy(mc.uncertainty, agreement, is_adversarial, gain_low, gain_high, self.agreement)
         low, high, accuracy = best_band(mc.uncertainty, is_adversarial, band_correct, (gain_low, gain_high))
-        self.low, self.high = max(low, 0.0), max(high, 0.0)  # -inf → 0: nothing has uncertainty below 0
+        nb_classes = self.classifier.nb_classes
+        self.low, self.high = clamp_threshold(low, nb_classes), clamp_threshold(high, nb_classes)
         self.calibration = {
             "information_gain": {"low": gain_low, "high": gain_high, "accuracy": gain_accuracy},
             "refined": {"low": self.low, "high": self.high, "accuracy": accuracy},
@@ -116,7 +125,7 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         """
         if self.low is None:
             raise ValueError("thresholds low/high are not set: call fit(x, is_adversarial) or pass low= and high=")
-        x = self._check_x(x)
+        x = preprocessed(self.classifier, self._check_x(x))
         mc = self._mc_dropout(x)
         band_index = np.where(mc.uncertainty > self.high, 2, np.where(mc.uncertainty < self.low, 0, 1))
         uncertain = band_index == 1

@@ -15,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from artx.validation import check_float
-
-from artx_plugins._detection import UncertaintyDetectorBase, best_single_threshold, check_is_adversarial, information_gain_splits
+from artx_plugins._detection import (
+    UncertaintyDetectorBase,
+    best_single_threshold,
+    check_is_adversarial,
+    check_threshold,
+    clamp_threshold,
+    information_gain_splits,
+    preprocessed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,25 +41,26 @@ class UncertaintyOnlyDetector(UncertaintyDetectorBase):
     defence_params = ["n_passes", "threshold", "batch_size", "seed"]
 
     def __init__(self, classifier: Any, n_passes: int = 50, threshold: float | None = None, batch_size: int = 512, seed: int = 0):
+        super().__init__(classifier, n_passes=n_passes, batch_size=batch_size, seed=seed)
         self.threshold = threshold
         self.calibration: dict[str, Any] = {}
-        super().__init__(classifier, n_passes=n_passes, batch_size=batch_size, seed=seed)
+        self._check_params()
 
     def _check_params(self) -> None:
         super()._check_params()
         if self.threshold is not None:
-            check_float(self.threshold, "threshold", minimum=0.0)
+            check_threshold(self.threshold, "threshold", self.classifier.nb_classes)
 
     def fit(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128, nb_epochs: int = 1, **kwargs: Any) -> None:
         """Calibrate T on clean and adversarial examples (``y`` = is-adversarial flag per image)."""
-        x = self._check_x(x)
+        x = preprocessed(self.classifier, self._check_x(x))
         is_adversarial = check_is_adversarial(y, len(x))
         uncertainty = self._mc_dropout(x).uncertainty
         splits = information_gain_splits(uncertainty, is_adversarial, depth=1) or [float(np.median(uncertainty))]
         gain = splits[0]
         gain_accuracy = float(np.mean((uncertainty > gain) == is_adversarial))
         threshold, accuracy = best_single_threshold(uncertainty, is_adversarial, gain)
-        self.threshold = max(threshold, 0.0)
+        self.threshold = clamp_threshold(threshold, self.classifier.nb_classes)
         self.calibration = {
             "information_gain": {"threshold": gain, "accuracy": gain_accuracy},
             "refined": {"threshold": self.threshold, "accuracy": accuracy},
@@ -66,7 +73,7 @@ class UncertaintyOnlyDetector(UncertaintyDetectorBase):
         """Flag adversarial images; the report holds ``uncertainty``, ``provisional_label``, ``threshold``."""
         if self.threshold is None:
             raise ValueError("threshold is not set: call fit(x, is_adversarial) or pass threshold=")
-        x = self._check_x(x)
+        x = preprocessed(self.classifier, self._check_x(x))
         mc = self._mc_dropout(x)
         is_adversarial = mc.uncertainty > self.threshold
         report = {"uncertainty": mc.uncertainty, "provisional_label": mc.labels, "threshold": self.threshold, "n_passes": self.n_passes}
