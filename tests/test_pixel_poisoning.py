@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from artx import data, registry
 from artx.models import build_model, to_art_classifier
-from artx.training import train
+from artx.training import TrainingSpec, train
 
 POISONS = ("gradcam-pixel", "random-pixel", "class-pixel")
 ESTIMATORS = ("linear-svm", "rbf-svm", "random-forest")
@@ -29,12 +29,12 @@ def digits():
 def clean_cnn(digits):
     x, y, _, _ = digits
     model = build_model("paper-cnn", seed=0)
-    train(model, x, y, epochs=6, seed=0, progress=False)
+    train(model, x, y, TrainingSpec("model", epochs=6), seed=0, progress=False)
     return to_art_classifier(model)
 
 
 def search(classifier, **params):
-    settings = {"generations": 2, "population_size": 4, "proxy_epochs": 1, "reevaluations": 2, "seed": 3, **params}
+    settings = {"generations": 2, "population_size": 4, "proxy": TrainingSpec("linear", epochs=1), "reevaluations": 2, "seed": 3, **params}
     return registry.create("poisoning", "gradcam-pixel", classifier, **settings)
 
 
@@ -97,8 +97,9 @@ def test_poison_bad_inputs(digits, name):
         ((x.astype(np.float64), y), TypeError, "float32"),
         ((x[:, 0], y), ValueError, "4-D"),
         ((x[:, :, :20], y), ValueError, r"spatial size \(28, 28\)"),
-        ((x, np.eye(10, dtype=np.int64)[y]), ValueError, "1-D"),
-        ((x, y.astype(np.float32)), TypeError, "integer dtype"),
+        ((x, np.eye(9, dtype=np.int64)[y % 9]), ValueError, r"shape \(N,\) or \(N, 1\)"),
+        ((x, np.eye(10, dtype=np.float32)[y] * 0.5), ValueError, "exactly one 1"),
+        ((x, y.astype(np.float32)), TypeError, "integer class indices"),
         ((x, y[:5]), ValueError, "one label per image"),
         ((x, None), ValueError, "y \\(the labels\\) is required"),
     ]
@@ -210,8 +211,12 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"threshold": float("nan")}, ValueError, "threshold must be finite"),
         ({"reevaluations": 0}, ValueError, "reevaluations"),
         ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
-        ({"proxy_lr": 0.0}, ValueError, "proxy_lr"),
-        ({"proxy_lr": "fast"}, TypeError, "proxy_lr must be a real number"),
+        ({"proxy": "linear"}, TypeError, "proxy must be an artx.training.TrainingSpec"),
+        ({"proxy": TrainingSpec("no-such-model", epochs=1)}, ValueError, "proxy.arch must be a registered model"),
+        ({"proxy": TrainingSpec("lenet5-dropout", epochs=1)}, ValueError, "proxy.arch: train_population supports models without batch norm or dropout"),
+        ({"layer": "fc1"}, ValueError, r"layer must be a convolutional layer .* 'fc1' outputs shape \(1, 1024\)"),
+        ({"seed": 2**63}, ValueError, "seed must be an int seed"),
+        ({"checkpoint_path": "."}, ValueError, "checkpoint_path must be a file path, not a folder"),
     ]:
         with pytest.raises(error, match=match):
             search(clean_cnn, **params)
@@ -243,7 +248,7 @@ def test_sklearn_factories_take_nchw_images(digits, name):
     predictions = estimator.predict(xt)
     assert predictions.shape == (len(xt), 10)
     assert np.mean(predictions.argmax(1) == yt) > 0.6  # real digits: far above chance
-    with pytest.raises(ValueError, match=r"4-D images \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"x must be 4-D \(N, C, H, W\)"):
         estimator.predict(xt.reshape(len(xt), -1))
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from artx.validation import check_images, check_labels
+from artx.validation import check_images, class_indices
 
 
 class ClassPixelTable:
-    """Mixin: the per-class pixel table and ``poison``. Subclasses set ``rows_``, ``cols_``,
-    ``intensities_`` (arrays of length ``nb_classes``) and ``height``/``width``."""
+    """Mixin: the per-class pixel table and ``poison``. Subclasses either set ``rows_``,
+    ``cols_``, ``intensities_`` (arrays of length ``nb_classes``) with :meth:`_set_table` when
+    they learn them (``fit``), or compute the table from their parameters in :meth:`_table`,
+    which is called afresh whenever the table is needed, so ``set_params`` never leaves a
+    stale table behind."""
 
     nb_classes: int
     height: int
@@ -24,6 +27,18 @@ class ClassPixelTable:
     rows_: np.ndarray | None = None
     cols_: np.ndarray | None = None
     intensities_: np.ndarray | None = None
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The table derived from the parameters, or None for a table learned by ``fit``."""
+        return None
+
+    def _current_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        derived = self._table()
+        if derived is not None:
+            self._set_table(*derived)
+        if self.rows_ is None:
+            raise RuntimeError(f"{type(self).__name__} has no pixels yet; call fit(x, y) first")
+        return self.rows_, self.cols_, self.intensities_
 
     def _set_table(self, rows, cols, intensities) -> None:
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
@@ -38,28 +53,23 @@ class ClassPixelTable:
 
     def pixels(self) -> list[dict]:
         """The poison: one ``{"class", "row", "col", "intensity"}`` dict per class."""
-        if self.rows_ is None:
-            raise RuntimeError(f"{type(self).__name__} has no pixels yet; call fit(x, y) first")
-        return [
-            {"class": k, "row": int(self.rows_[k]), "col": int(self.cols_[k]), "intensity": float(self.intensities_[k])}
-            for k in range(self.nb_classes)
-        ]
+        rows, cols, intensities = self._current_table()
+        return [{"class": k, "row": int(rows[k]), "col": int(cols[k]), "intensity": float(intensities[k])} for k in range(self.nb_classes)]
 
     def poison(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Write each image's class pixel (chosen by its label ``y``); return ``(x_poisoned, y)``.
 
         :param x: float32 images (N, C, H, W) in [0, 1].
-        :param y: Integer class labels (N,) in ``[0, nb_classes)`` (not one-hot).
+        :param y: Class labels in ``[0, nb_classes)``: indices (N,) or one-hot rows.
         :return: A poisoned copy of ``x`` and ``y`` unchanged.
         """
         if kwargs:
             raise TypeError(f"poison() got unexpected keyword arguments {sorted(kwargs)}")
-        if self.rows_ is None:
-            raise RuntimeError(f"{type(self).__name__} has no pixels yet; call fit(x, y) first")
+        rows, cols, intensities = self._current_table()
         if y is None:
             raise ValueError("y (the labels) is required: each image gets the pixel of its own class")
-        check_images(x, "x", height_width=(self.height, self.width))
-        check_labels(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
+        x = check_images(x, "x", height_width=(self.height, self.width))
+        labels = class_indices(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
         out = x.copy()
-        out[np.arange(len(x)), :, self.rows_[y], self.cols_[y]] = self.intensities_[y][:, None]
+        out[np.arange(len(x)), :, rows[labels], cols[labels]] = intensities[labels][:, None]
         return out, y

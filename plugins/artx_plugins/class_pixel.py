@@ -42,8 +42,10 @@ class ClassPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
         self.col_step = col_step
         self.intensity = intensity
         self._check_params()
-        classes = np.arange(nb_classes)
-        self._set_table(np.full(nb_classes, row), first_col + classes * col_step, np.full(nb_classes, intensity))
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        classes = np.arange(self.nb_classes)
+        return np.full(self.nb_classes, self.row), self.first_col + classes * self.col_step, np.full(self.nb_classes, self.intensity)
 
     def _check_params(self) -> None:
         check_int(self.nb_classes, "nb_classes", minimum=2)

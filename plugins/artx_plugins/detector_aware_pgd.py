@@ -28,7 +28,7 @@ from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
 from artx.mc_dropout import mc_dropout_torch, only_dropout_active, require_dropout, uncertainty_torch
-from artx.validation import check_float, check_images, check_int
+from artx.validation import check_bool, check_float, check_images_for, check_int, check_seed, class_indices
 
 from artx_plugins._detection import five_crops
 
@@ -91,9 +91,8 @@ class DetectorAwarePGD(EvasionAttack):
         check_float(self.crop_weight, "crop_weight", minimum=0.0)
         check_float(self.crop_fraction, "crop_fraction", minimum=0.0, maximum=1.0, min_inclusive=False)
         check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
-        if not isinstance(self.verbose, bool):
-            raise TypeError(f"verbose must be a bool; got {self.verbose!r}")
+        check_seed(self.seed, "seed")
+        check_bool(self.verbose, "verbose")
 
     def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         """Craft adversarial examples.
@@ -103,16 +102,13 @@ class DetectorAwarePGD(EvasionAttack):
             likely wrong class of the undefended model (its prediction counts as the true class).
         """
         clip_min, clip_max = self.estimator.clip_values if self.estimator.clip_values is not None else (0.0, 1.0)
-        check_images(x, "x", clip_values=(clip_min, clip_max))
-        logits = self.estimator.predict(x, batch_size=self.batch_size)
+        x = check_images_for(self.estimator, x)
         if y is None:
+            logits = self.estimator.predict(x, batch_size=self.batch_size)
             ranked = np.argsort(-logits, axis=1)
             targets = ranked[:, 1]  # most likely class other than the predicted one
         else:
-            y = np.asarray(y)
-            targets = np.argmax(y, axis=1) if y.ndim == 2 else y
-            if targets.shape != (len(x),) or not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0 or targets.max() >= self.estimator.nb_classes:
-                raise ValueError(f"y must hold one target class per image (indices in [0, {self.estimator.nb_classes - 1}] or one-hot); got shape {np.shape(y)}")
+            targets = class_indices(y, "y", nb_classes=self.estimator.nb_classes, n_samples=len(x))
         model = self.estimator.model
         device = self.estimator.device
         out = np.empty_like(x)

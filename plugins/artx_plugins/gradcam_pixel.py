@@ -16,8 +16,8 @@ doctoral consortium, "interpretable single-pixel poisons").
    (intensity 0.5), step sizes ``sigma0`` × (n_k − 1) and ``sigma0`` × 1 (``CMA_stds``),
    ``population_size`` candidates per generation for ``generations`` generations.
 3. **Fitness** (minimised): ``−gap`` with ``gap = clean validation error − poisoned training
-   error`` of a proxy model (``proxy_arch``, default ``linear``) trained for
-   ``proxy_epochs`` on the search set's training part (a ``1 − validation_fraction`` share of
+   error`` of a proxy model trained as ``proxy`` says (a :class:`~artx.training.TrainingSpec`;
+   default ``linear``, 5 epochs, Adam) on the search set's training part (a ``1 − validation_fraction`` share of
    ``x``, seeded split) with the candidate's pixels written in; the validation part stays clean.
    The poisoned training error is measured on that same poisoned training part. All candidates
    of a generation share one training seed (same initial weights, same batch order), so that
@@ -25,7 +25,7 @@ doctoral consortium, "interpretable single-pixel poisons").
    together (:func:`artx.population.train_population`, stacked parameters + ``vmap``).
 4. **Result.** The distribution mean (``es.result.xfavorite``) after the last generation,
    rounded, is the poison; it is re-evaluated ``reevaluations`` times with fresh training seeds
-   and the mean gap is stored as ``final_gap_``.
+   and the gaps are stored as ``final_gaps_``.
 
 Checkpointing: with ``checkpoint_path``, every generation's candidates and fitness values are
 written there atomically as JSON, together with the search's parameters and a fingerprint of the
@@ -47,6 +47,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from artx import registry
+
 import numpy as np
 import torch
 from art.attacks.attack import PoisoningAttackWhiteBox
@@ -55,14 +57,18 @@ from tqdm.auto import tqdm
 
 from artx import atomic
 from artx.data import fingerprint
-from artx.population import train_population
-from artx.validation import check_float, check_images, check_int, check_labels
+from artx.population import check_population_model, train_population
+from artx.training import TrainingSpec
+from artx.validation import check_bool, check_float, check_images, check_int, check_seed, class_indices
 
 from artx_plugins._class_pixels import ClassPixelTable
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+
+#: The default proxy: multinomial logistic regression, 5 epochs of Adam (lr 1e-3), batch 128.
+DEFAULT_PROXY = TrainingSpec("linear", epochs=5)
 
 
 class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
@@ -74,28 +80,25 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     :param generations: CMA-ES generations (≥ 1, default 10).
     :param population_size: Candidates per generation (≥ 2, default 16).
     :param sigma0: Initial step size as a fraction of each variable's range (default 0.3).
-    :param proxy_arch: Registry name of the proxy architecture (kind ``model``, no dropout or
-        batch norm; default ``"linear"``, multinomial logistic regression: cheap, trained
-        together with the sparse single-pixel path of :mod:`artx.population`, and on MNIST it
-        ranks poisons as the CNN does: class pixel > random pixel > none).
-    :param proxy_epochs: Proxy training epochs (default 5).
-    :param proxy_optimizer: Proxy optimizer (default ``"adam"``, see :mod:`artx.training`).
-    :param proxy_lr: Proxy learning rate, or None for the optimizer's default (default None).
-    :param proxy_batch_size: Proxy mini-batch size (default 128).
+    :param proxy: How the proxy is trained, a :class:`~artx.training.TrainingSpec` (default
+        :data:`DEFAULT_PROXY`: ``linear``, multinomial logistic regression, 5 epochs of Adam,
+        batch 128: cheap, trained together with the sparse single-pixel path of
+        :mod:`artx.population`, and on MNIST it ranks poisons as the CNN does: class pixel >
+        random pixel > none). Its architecture must have no dropout or batch norm.
     :param validation_fraction: Share of the search set kept clean to measure the validation
         error (default 0.2).
     :param reevaluations: Trainings of the final candidate (default 3).
     :param seed: Seed of CMA-ES, the split and the proxy trainings (default 0).
-    :param checkpoint_path: JSON file for the per-generation checkpoint, or None.
+    :param checkpoint_path: JSON file for the per-generation checkpoint, or None (its folder
+        must be writable; it must not be a folder).
     :param batch_size: Batch size of the GradCAM pass (default 256).
     :param progress: Show a tqdm bar over generations.
     """
 
     _estimator_requirements = (PyTorchClassifier,)
     attack_params = PoisoningAttackWhiteBox.attack_params + [
-        "layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs",
-        "proxy_optimizer", "proxy_lr", "proxy_batch_size", "validation_fraction", "reevaluations", "seed",
-        "checkpoint_path", "batch_size", "progress",
+        "layer", "threshold", "generations", "population_size", "sigma0", "proxy",
+        "validation_fraction", "reevaluations", "seed", "checkpoint_path", "batch_size", "progress",
     ]
 
     def __init__(
@@ -106,11 +109,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         generations: int = 10,
         population_size: int = 16,
         sigma0: float = 0.3,
-        proxy_arch: str = "linear",
-        proxy_epochs: int = 5,
-        proxy_optimizer: str = "adam",
-        proxy_lr: float | None = None,
-        proxy_batch_size: int = 128,
+        proxy: TrainingSpec = DEFAULT_PROXY,
         validation_fraction: float = 0.2,
         reevaluations: int = 3,
         seed: int = 0,
@@ -124,61 +123,116 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         self.generations = generations
         self.population_size = population_size
         self.sigma0 = sigma0
-        self.proxy_arch = proxy_arch
-        self.proxy_epochs = proxy_epochs
-        self.proxy_optimizer = proxy_optimizer
-        self.proxy_lr = proxy_lr
-        self.proxy_batch_size = proxy_batch_size
+        self.proxy = proxy
         self.validation_fraction = validation_fraction
         self.reevaluations = reevaluations
         self.seed = seed
         self.checkpoint_path = checkpoint_path
         self.batch_size = batch_size
         self.progress = progress
-        self._check_params()
-        self.nb_classes = int(classifier.nb_classes)
-        shape = tuple(classifier.input_shape)
-        if len(shape) != 3:
-            raise ValueError(f"classifier.input_shape must be (C, H, W); got {shape}")
-        self.channels, self.height, self.width = (int(v) for v in shape)
         self.cam_maps_: np.ndarray | None = None
         self.allowed_: np.ndarray | None = None
         self.history_: list[dict] = []
         self.final_gaps_: list[float] = []
         self.resumed_generations_ = 0
+        self._check_params()
+
+    # The estimator's shape, read when needed (not stored: set_params stays true).
+    @property
+    def nb_classes(self) -> int:  # type: ignore[override]
+        return int(self.estimator.nb_classes)
+
+    @property
+    def channels(self) -> int:
+        return int(self.estimator.input_shape[0])
+
+    @property
+    def height(self) -> int:  # type: ignore[override]
+        return int(self.estimator.input_shape[1])
+
+    @property
+    def width(self) -> int:  # type: ignore[override]
+        return int(self.estimator.input_shape[2])
 
     # ---- parameters ---------------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        if not isinstance(self.layer, str):
-            raise TypeError(f"layer must be a module name (str), e.g. 'conv2'; got {self.layer!r}")
-        modules = dict(self.estimator.model.named_modules())
-        if self.layer not in modules or self.layer == "":
-            convs = [name for name, m in modules.items() if isinstance(m, torch.nn.Conv2d)]
-            raise ValueError(f"layer must name a module of the classifier's model; got {self.layer!r}; conv layers: {', '.join(convs) or '(none)'}")
+        shape = tuple(self.estimator.input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"classifier.input_shape must be (C, H, W); got {shape}")
+        self._check_layer()
         check_float(self.threshold, "threshold", minimum=0.0, maximum=1.0)
         check_int(self.generations, "generations", minimum=1)
         check_int(self.population_size, "population_size", minimum=2)
         check_float(self.sigma0, "sigma0", minimum=0.0, min_inclusive=False)
-        if not isinstance(self.proxy_arch, str):
-            raise TypeError(f"proxy_arch must be a model registry name; got {self.proxy_arch!r}")
-        check_int(self.proxy_epochs, "proxy_epochs", minimum=1)
-        if self.proxy_lr is not None:
-            check_float(self.proxy_lr, "proxy_lr", minimum=0.0, min_inclusive=False)
-        check_int(self.proxy_batch_size, "proxy_batch_size", minimum=1)
+        if not isinstance(self.proxy, TrainingSpec):
+            raise TypeError(f"proxy must be an artx.training.TrainingSpec, e.g. TrainingSpec('linear', epochs=5); got {self.proxy!r}")
+        if self.proxy.arch not in registry.names("model"):
+            raise ValueError(f"proxy.arch must be a registered model ({', '.join(registry.names('model'))}); got {self.proxy.arch!r}")
+        if self.proxy.trainable is not None or self.proxy.objective is not None:
+            raise ValueError("proxy must train every layer with plain cross-entropy (trainable=None, objective=None)")
+        check_population_model(self.proxy.build_model(0), "proxy.arch")
         check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
         check_int(self.reevaluations, "reevaluations", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed, "seed")
         check_int(self.batch_size, "batch_size", minimum=1)
-        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, (str, os.PathLike)):
+        check_bool(self.progress, "progress")
+        self._check_checkpoint_path()
+
+    def _check_layer(self) -> None:
+        """``layer`` names a module of the model whose output is a 4-D feature map (GradCAM needs
+        one): checked with one forward pass of a blank image, before any work."""
+        if not isinstance(self.layer, str):
+            raise TypeError(f"layer must be a module name (str), e.g. 'conv2'; got {self.layer!r}")
+        model = self.estimator.model
+        modules = dict(model.named_modules())
+        convs = [name for name, m in modules.items() if isinstance(m, torch.nn.Conv2d)]
+        if self.layer not in modules or self.layer == "":
+            raise ValueError(f"layer must name a module of the classifier's model; got {self.layer!r}; conv layers: {', '.join(convs) or '(none)'}")
+        shapes: list[tuple[int, ...]] = []
+        handle = modules[self.layer].register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape)))
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(torch.zeros((1, *self.estimator.input_shape), device=self.estimator.device))
+        finally:
+            handle.remove()
+            model.train(was_training)
+        if not shapes or len(shapes[0]) != 4:
+            raise ValueError(
+                f"layer must be a convolutional layer (output (N, C, H, W)) for GradCAM; {self.layer!r} outputs shape "
+                f"{shapes[0] if shapes else 'nothing'}; conv layers: {', '.join(convs) or '(none)'}"
+            )
+
+    def _check_checkpoint_path(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        if not isinstance(self.checkpoint_path, (str, os.PathLike)):
             raise TypeError(f"checkpoint_path must be a path or None; got {self.checkpoint_path!r}")
+        path = Path(self.checkpoint_path)
+        if path.is_dir():
+            raise ValueError(f"checkpoint_path must be a file path, not a folder; got {str(path)!r}")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"checkpoint_path {str(path)!r} lies under {str(parent)!r}, which is a file")
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise ValueError(f"checkpoint_path {str(path)!r}: the folder {str(parent)!r} is not writable")
+                break
 
     def _search_spec(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Everything that determines the search's results (stored in, and compared with, the checkpoint)."""
         model = self.estimator.model
         weights = fingerprint(*[v.detach().cpu().numpy() for v in model.state_dict().values()])
-        names = ("layer", "threshold", "generations", "population_size", "sigma0", "proxy_arch", "proxy_epochs", "proxy_optimizer", "proxy_lr", "proxy_batch_size", "validation_fraction", "reevaluations", "seed")
-        return {**{name: getattr(self, name) for name in names}, "data": fingerprint(x, y), "clean_model": weights, "cma": metadata.version("cma")}
+        names = ("layer", "threshold", "generations", "population_size", "sigma0", "validation_fraction", "reevaluations", "seed")
+        return {
+            **{name: getattr(self, name) for name in names},
+            "proxy": self.proxy.key_fields(),
+            "data": fingerprint(x, y),
+            "clean_model": weights,
+            "cma": metadata.version("cma"),
+        }
 
     # ---- GradCAM ------------------------------------------------------------------------------
 
@@ -187,8 +241,8 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         the true label: array (K, H, W). Every class needs at least one image."""
         from captum.attr import LayerAttribution, LayerGradCam
 
-        check_images(x, "x", channels=self.channels, height_width=(self.height, self.width))
-        check_labels(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
+        x = check_images(x, "x", channels=self.channels, height_width=(self.height, self.width))
+        y = class_indices(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
         counts = np.bincount(y, minlength=self.nb_classes)
         empty = [k for k in range(self.nb_classes) if counts[k] == 0]
         if empty:
@@ -235,6 +289,8 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         """
         import cma
 
+        x = check_images(x, "x", channels=self.channels, height_width=(self.height, self.width))
+        y = class_indices(y, "y", n_samples=len(x), nb_classes=self.nb_classes)
         self.cam_maps_ = self.class_cams(x, y)
         self.allowed_ = self.allowed_masks(self.cam_maps_)
         self._flat_allowed = [np.flatnonzero(mask.ravel()) for mask in self.allowed_]
@@ -328,7 +384,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         cols = np.stack([c[1][y] for c in candidates])
         values = np.stack([c[2][y] for c in candidates])
         pixels = (rows, cols, values)
-        population = train_population(self.proxy_arch, self._x_fit, y, init_seeds=list(init_seeds), epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, lr=self.proxy_lr, batch_size=self.proxy_batch_size, seed=order_seed, pixels=pixels)
+        population = train_population(self.proxy, self._x_fit, y, init_seeds=list(init_seeds), seed=order_seed, pixels=pixels)
         train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
         val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
         return [float(v - t) for v, t in zip(val_error, train_error)]
@@ -347,8 +403,30 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         if saved_spec != spec:
             keys = sorted(k for k in set(spec) | set(saved_spec) if spec.get(k) != saved_spec.get(k))
             raise ValueError(f"checkpoint_path {str(path)!r} belongs to a search with other parameters or data (differs in: {', '.join(keys)}); refusing to mix them. Use another path or delete it")
+        if not isinstance(generations, list):
+            raise ValueError(f"checkpoint_path {str(path)!r} is malformed: 'generations' must be a list; delete it to restart")
+        for index, record in enumerate(generations):
+            problem = self._record_problem(record, index)
+            if problem:
+                raise ValueError(f"checkpoint_path {str(path)!r} is malformed: generation {index} {problem}; delete it to restart")
         logger.info("resuming the search from %s after %d generation(s)", path, len(generations))
         return generations[: self.generations]
+
+    def _record_problem(self, record: Any, index: int) -> str | None:
+        """What is wrong with one stored generation, or None."""
+        n_variables = 2 * self.nb_classes
+        if not isinstance(record, dict):
+            return "is not an object"
+        solutions, fitness = record.get("solutions"), record.get("fitness")
+        if not isinstance(solutions, list) or len(solutions) != self.population_size:
+            return f"must hold {self.population_size} solutions"
+        if any(not isinstance(s, list) or len(s) != n_variables or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s) for s in solutions):
+            return f"must hold solutions of {n_variables} numbers"
+        if not isinstance(fitness, list) or len(fitness) != self.population_size or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) for f in fitness):
+            return f"must hold {self.population_size} finite fitness values"
+        if record.get("training_seed") != self._training_seed(index):
+            return "has a training seed other than this search's"
+        return None
 
     # ---- inspection ---------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ import torchvision.transforms.functional as TF
 from art.defences.preprocessor.preprocessor import PreprocessorPyTorch
 from torchvision.transforms import InterpolationMode
 
-from artx.validation import check_choice, check_float, check_int
+from artx.validation import check_bool, check_choice, check_float, check_images, check_int
 
 
 class MinimalDataset(PreprocessorPyTorch):
@@ -53,7 +53,8 @@ class MinimalDataset(PreprocessorPyTorch):
     :param device_type: ``"cpu"`` or ``"gpu"``.
     """
 
-    params = ["low_res", "contrast", "channels", "clip_values", "gradient", "apply_fit", "apply_predict"]
+    # apply_fit / apply_predict are ART's read-only properties: constructor arguments only.
+    params = ["low_res", "contrast", "channels", "clip_values", "gradient"]
 
     def __init__(
         self,
@@ -67,9 +68,8 @@ class MinimalDataset(PreprocessorPyTorch):
         device_type: str = "cpu",
     ):
         # ART's base class would coerce these with bool() ("no" → True): check them first.
-        for name, flag in (("apply_fit", apply_fit), ("apply_predict", apply_predict)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool; got {flag!r}")
+        check_bool(apply_fit, "apply_fit")
+        check_bool(apply_predict, "apply_predict")
         super().__init__(device_type=device_type, is_fitted=True, apply_fit=apply_fit, apply_predict=apply_predict)
         self.low_res = low_res
         self.contrast = contrast
@@ -97,6 +97,8 @@ class MinimalDataset(PreprocessorPyTorch):
             raise TypeError(f"x must have dtype float32; got {x.dtype}")
         if x.ndim != 4:
             raise ValueError(f"x must be 4-D (N, C, H, W); got shape {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"x must hold at least one image; got shape {tuple(x.shape)}")
         if x.shape[1] != self.channels:
             raise ValueError(f"x must have {self.channels} channel(s) (N, {self.channels}, H, W); got shape {tuple(x.shape)}")
         if self.low_res >= min(x.shape[2], x.shape[3]):
@@ -132,8 +134,6 @@ class MinimalDataset(PreprocessorPyTorch):
         return out, y
 
     def __call__(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a numpy array of float32 images (N, C, H, W); got {type(x).__name__}")
-        if x.dtype != np.float32:
-            raise TypeError(f"x must have dtype float32; got dtype {x.dtype}")
+        """Apply to a numpy batch: float32 (N, C, H, W) in ``clip_values`` (a negative-stride view is copied)."""
+        x = check_images(x, "x", channels=self.channels, clip_values=None)
         return super().__call__(x, y)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from art.attacks.attack import PoisoningAttackBlackBox
 
-from artx.validation import check_int
+from artx.validation import check_int, check_seed
 
 from artx_plugins._class_pixels import ClassPixelTable
 
@@ -34,14 +34,16 @@ class RandomPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
         self.width = width
         self.seed = seed
         self._check_params()
-        rng = np.random.default_rng(seed)
-        flat = rng.choice(height * width, size=nb_classes, replace=False)
-        self._set_table(flat // width, flat % width, rng.uniform(0.0, 1.0, size=nb_classes))
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        flat = rng.choice(self.height * self.width, size=self.nb_classes, replace=False)
+        return flat // self.width, flat % self.width, rng.uniform(0.0, 1.0, size=self.nb_classes)
 
     def _check_params(self) -> None:
         check_int(self.nb_classes, "nb_classes", minimum=2)
         check_int(self.height, "height", minimum=1)
         check_int(self.width, "width", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
+        check_seed(self.seed, "seed")
         if self.height * self.width < self.nb_classes:
             raise ValueError(f"height × width must offer one distinct pixel per class ({self.nb_classes}); got {self.height}x{self.width}")
