@@ -12,18 +12,34 @@ has no paper value.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from typing import Mapping
 
-from artx.evaluation import MeanStd, accuracy, evaluate_attack
-from artx.model_cache import train_cached
-from artx.models import to_art_classifier
-from artx.reproduction import Preset, Reproduction, RunContext
+from artx import claims
+from artx.claims import Estimate
+from artx.evaluation import accuracy, evaluate_attack
+from artx.reproduction import Preset, Reproduction, RunContext, Settings
 from artx.results import ResultsWriter
+from artx.training import TrainingSpec
 
 PAPER_ACCURACY = {"paper-cnn": 99.36, "lenet5": 99.13, "lenet5-dropout": 98.0, "cw-mnist": 99.5, "shallow-mlp": None}
-ACCEPTANCE = {"paper-cnn": 99.0, "lenet5": 98.8}
-FGSM_EPS = 0.1
 TABLE = "Clean and FGSM test accuracy (%) on the preset's MNIST test set"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooSettings(Settings):
+    epochs: Mapping[str, int] = dataclasses.field(metadata={"doc": "training epochs per architecture"})
+    fgsm_eps: float = dataclasses.field(default=0.1, metadata={"doc": "L∞ budget of the FGSM column"})
+    batch_size: int = 128
+    optimizer: str = dataclasses.field(default="adam", metadata={"doc": "artx default learning rate"})
+
+    def spec(self, arch: str) -> TrainingSpec:
+        return TrainingSpec(arch, epochs=self.epochs[arch], optimizer=self.optimizer, batch_size=self.batch_size)
+
+
+QUICK = ZooSettings(epochs={"paper-cnn": 10, "lenet5": 30, "lenet5-dropout": 30, "shallow-mlp": 30, "cw-mnist": 20})
+PAPER = ZooSettings(epochs={"paper-cnn": 8, "lenet5": 20, "lenet5-dropout": 20, "shallow-mlp": 15, "cw-mnist": 12})
 
 
 class ModelZoo(Reproduction):
@@ -35,58 +51,60 @@ class ModelZoo(Reproduction):
             "mnist-5k",
             "embedded 5k MNIST subset (4,000 train / 1,000 test): numbers sit below the papers', which use 60,000 training images",
             seeds=1,
-            settings={"epochs": {"paper-cnn": 10, "lenet5": 30, "lenet5-dropout": 30, "shallow-mlp": 30, "cw-mnist": 20}, "fgsm_eps": FGSM_EPS, "batch_size": 128, "optimizer": "adam"},
+            settings=QUICK,
         ),
-        "paper": Preset(
-            "paper",
-            "mnist",
-            "full MNIST (60,000 train / 10,000 test)",
-            seeds=3,
-            settings={"epochs": {"paper-cnn": 8, "lenet5": 20, "lenet5-dropout": 20, "shallow-mlp": 15, "cw-mnist": 12}, "fgsm_eps": FGSM_EPS, "batch_size": 128, "optimizer": "adam"},
-        ),
+        "paper": Preset("paper", "mnist", "full MNIST (60,000 train / 10,000 test)", seeds=3, settings=PAPER),
     }
 
     def run(self, context: RunContext, results: ResultsWriter) -> None:
-        settings = context.settings
+        s: ZooSettings = context.settings
         x_train, y_train = context.load("train")
         x_test, y_test = context.load("test")
-        clean: dict[str, MeanStd] = {}
-        for arch, epochs in settings["epochs"].items():
+        clean: dict[str, list[float]] = {}
+        for arch in s.epochs:
             clean_values, fgsm_values, train_seconds = [], [], []
             for seed in context.seeds:
-                with results.timed(f"train {arch}"):
-                    trained = train_cached(arch, x_train, y_train, epochs=epochs, optimizer=settings["optimizer"], batch_size=settings["batch_size"], seed=seed, device=context.device, progress=context.progress)
+                trained = context.train(s.spec(arch), x_train, y_train, seed=seed)
                 train_seconds.append(trained.train_seconds)
-                classifier = to_art_classifier(trained.model, device=context.device)
+                classifier = context.classifier(trained.model)
                 clean_values.append(100 * accuracy(classifier, x_test, y_test))
-                with results.timed(f"fgsm {arch}"):
-                    outcome = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": settings["fgsm_eps"], "batch_size": 256})
+                with context.stage(f"FGSM ε={s.fgsm_eps} on {arch} seed {seed}", timing=f"fgsm {arch}"):
+                    outcome = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
                 fgsm_values.append(100 * outcome.adversarial_accuracy)
-            clean[arch] = MeanStd(tuple(clean_values))
+            clean[arch] = clean_values
             results.add_cell(TABLE, arch, "clean", clean_values, paper=PAPER_ACCURACY.get(arch))
-            results.add_cell(TABLE, arch, f"FGSM ε={settings['fgsm_eps']}", fgsm_values)
-            results.add_metric(f"{arch}/epochs", epochs)
+            results.add_cell(TABLE, arch, f"FGSM ε={s.fgsm_eps}", fgsm_values)
+            results.add_metric(f"{arch}/epochs", s.epochs[arch])
             # Training time of the (possibly cached) models: kept out of the deterministic part.
             results.timings[f"{arch}/original training seconds per seed"] = sum(train_seconds) / len(train_seconds)
 
-        for arch, threshold in ACCEPTANCE.items():
+        n_test = len(x_test)
+        for arch in ("paper-cnn", "lenet5"):
             if arch in clean:
+                estimate = Estimate.measure(clean[arch], n=n_test)
                 results.add_claim(
-                    f"{arch} reaches ≥ {threshold}% clean test accuracy (paper {PAPER_ACCURACY[arch]}%)",
-                    clean[arch].mean >= threshold,
-                    f"{clean[arch].format()}% on {context.preset.dataset}",
+                    f"{arch} reaches the paper's {PAPER_ACCURACY[arch]}% clean test accuracy",
+                    claims.at_scale(claims.at_least(estimate, PAPER_ACCURACY[arch]), context.paper_scale),
+                    f"{estimate.format()}% on {context.preset.dataset}",
                 )
         if "shallow-mlp" in clean:
-            cnns = {arch: stats for arch, stats in clean.items() if arch != "shallow-mlp"}
-            worst = min(cnns, key=lambda arch: cnns[arch].mean)
+            mlp = Estimate.measure(clean["shallow-mlp"], n=n_test)
+            decisions, measured = [], []
+            for arch, values in clean.items():
+                if arch == "shallow-mlp":
+                    continue
+                cnn = Estimate.measure(values, n=n_test)
+                diff = claims.paired_difference(values, clean["shallow-mlp"]) if len(values) > 1 else claims.difference(cnn, mlp)
+                decisions.append(claims.greater(diff))
+                measured.append(f"{arch} {cnn.mean:.2f}")
             results.add_claim(
                 "every CNN beats the one-hidden-layer MLP on clean accuracy",
-                cnns[worst].mean > clean["shallow-mlp"].mean,
-                f"worst CNN {worst} {cnns[worst].format()}% vs shallow-mlp {clean['shallow-mlp'].format()}%",
+                claims.all_of(decisions),
+                f"{', '.join(measured)} vs shallow-mlp {mlp.mean:.2f}%",
             )
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
-        results.add_note("Training: Adam (lr 1e-3), batch 128, cross-entropy, no augmentation; epochs per model in results.json config.")
-        results.add_note(f"FGSM: ART FastGradientMethod, L∞, ε = {settings['fgsm_eps']}, untargeted with the true labels, on the whole test set.")
+        results.add_note(f"Training: {s.optimizer} (artx default lr), batch {s.batch_size}, cross-entropy, no augmentation; epochs per model in results.json config.")
+        results.add_note(f"FGSM: ART FastGradientMethod, L∞, ε = {s.fgsm_eps}, untargeted with the true labels, on the whole test set.")
 
 
 if __name__ == "__main__":

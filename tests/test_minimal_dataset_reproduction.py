@@ -13,28 +13,27 @@ from tests.conftest import make_distribution
 
 TINY = """
     from artx.reproduction import Preset
-    from artx_reproductions.minimal_dataset import MinimalDatasetReproduction, _COMMON
+    from artx_reproductions.minimal_dataset import QUICK, MinimalDatasetReproduction
 
 
     class TinyMinimal(MinimalDatasetReproduction):
         name = "tiny-minimal"
         presets = {
-            "quick": Preset("quick", "mnist-5k", "tiny", seeds=1, settings={
-                **_COMMON,
-                "archs": ["lenet5"],
-                "fgsm_sweep": [0.1, 0.3],
-                "mnist_epochs": {"lenet5": 2},
-                "modified_count": 300,
-                "proxy_count": 1000,
-                "proxy_epochs": 2,
-                "modified_epochs": {"lenet5": 2},
-                "finetune_epochs": 1,
-                "cw_params": {**_COMMON["cw_params"], "binary_search_steps": 2, "max_iter": 3},
-                "cw_images": 4,
-                "jsma_images": 4,
-                "jsma_pixels": [4, 8],
-                "adaptive_cw_seeds": 1,
-            }),
+            "quick": Preset("quick", "mnist-5k", "tiny", seeds=1, settings=QUICK.replace(
+                archs=("lenet5",),
+                fgsm_sweep=(0.1, 0.3),
+                mnist_epochs={"lenet5": 2},
+                modified_count=300,
+                proxy_count=1000,
+                proxy_epochs=2,
+                modified_epochs={"lenet5": 2},
+                finetune_epochs=1,
+                cw_params={**QUICK.cw_params, "binary_search_steps": 2, "max_iter": 3},
+                cw_images=4,
+                jsma_images=4,
+                jsma_pixels=(4, 8),
+                adaptive_cw_seeds=1,
+            )),
         }
 """
 
@@ -64,7 +63,7 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
     }
     assert any(note.startswith("CW gap: ") for note in results["notes"])
     assert any(note.startswith("FGSM, lenet5: Modified beats MNIST at ") for note in results["notes"])
-    assert out.count("PASS: ") + out.count("FAIL: ") == 4  # FGSM, CW, clean accuracy, CW L2 for one architecture
+    assert sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 4  # FGSM, CW, clean accuracy, CW L2 for one architecture
 
     # Human labels: label the first 200 candidates correctly and the rest wrongly or skipped.
     x_train, y_train = data.load("mnist-5k", "train")
@@ -85,4 +84,7 @@ def test_bad_labels_file_fails_in_one_line(tiny, tmp_path, capsys):
     csv.write_text("index,label\n-5,3\n")
     assert main(["reproduce", "tiny-minimal", "--labels", str(csv), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "labels.csv, line 2: index -5 is not one of the distorted images" in err[0]
+    errors = [line for line in err if not line.startswith("[")]  # "[k] stage …" lines are progress
+    assert len(errors) == 1 and "labels.csv, line 2: index -5 is not one of the distorted images" in errors[0]
+    assert main(["reproduce", "tiny-minimal", "--quiet", "--labels", str(csv), "--out", str(tmp_path)]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
