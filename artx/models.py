@@ -12,12 +12,16 @@ build one by name with :func:`build_model`, which also finds third-party archite
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
 
-from artx.validation import check_float, check_int, resolve_device
+from artx.training import Objective
+from artx.validation import check_bool, check_choice, check_float, check_int, resolve_device
+
+if TYPE_CHECKING:
+    from artx.training import TrainingSpec
 
 __all__ = [
     "PaperCNN",
@@ -26,6 +30,12 @@ __all__ = [
     "ShallowMLP",
     "Linear",
     "CarliniWagnerMNIST",
+    "Maxout",
+    "MaxoutMLP",
+    "MLP",
+    "AutoencoderSoftmax",
+    "ReconstructionObjective",
+    "autoencoder_softmax_specs",
     "build_model",
     "to_art_classifier",
 ]
@@ -190,6 +200,246 @@ class CarliniWagnerMNIST(_ZooModel):
         )
 
 
+class Maxout(nn.Module):
+    """A dense maxout layer (Goodfellow et al. 2013): ``units`` outputs, each the max of ``pieces``
+    affine functions of the input.
+
+    One ``nn.Linear`` computes all ``units · pieces`` pieces; unit ``j`` is the max over the
+    contiguous block ``j·pieces … j·pieces + pieces − 1`` of its outputs (pylearn2's grouping).
+    Written by hand because torch has no maxout layer.
+
+    :param in_features: Input width.
+    :param units: Number of maxout units.
+    :param pieces: Affine pieces per unit (k in the paper).
+    """
+
+    def __init__(self, in_features: int, units: int, pieces: int):
+        super().__init__()
+        check_int(in_features, "in_features", minimum=1)
+        check_int(units, "units", minimum=1)
+        check_int(pieces, "pieces", minimum=1)
+        self.units = units
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).unflatten(-1, (self.units, self.pieces)).amax(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"units={self.units}, pieces={self.pieces}"
+
+
+class MaxoutMLP(_ZooModel):
+    """Permutation-invariant maxout MLP for MNIST (Goodfellow et al. 2013, ``mnist_pi.yaml``).
+
+    flatten → dropout(``input_dropout``, 0.2) → maxout(``units`` 240 × ``pieces`` 5) →
+    dropout(``dropout``, 0.5) → maxout(240 × 5) → dropout(0.5) → fc(240 → 10) (softmax in the
+    loss). Sizes and dropout rates are those of the maxout paper's MNIST MLP (pylearn2's
+    ``mnist_pi.yaml``: include probability 0.8 for the input, pylearn2's default 0.5 for the
+    hidden layers); Goodfellow et al. (2015) report widening it to 1600 units per layer for
+    adversarial training (``units=1600``). Not reproduced: the max-norm constraint on each
+    weight column (1.9365), pylearn2's uniform(±0.005) initialisation (torch's default is used)
+    and its SGD schedule; dropout here is torch's inverted dropout (equivalent at test time).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        units: int = 240,
+        pieces: int = 5,
+        input_dropout: float = 0.2,
+        dropout: float = 0.5,
+    ):
+        _check_common(in_channels, input_size, num_classes, min_size=1)
+        check_int(units, "units", minimum=1)
+        check_int(pieces, "pieces", minimum=1)
+        check_float(input_dropout, "input_dropout", minimum=0.0, maximum=1.0, max_inclusive=False)
+        check_float(dropout, "dropout", minimum=0.0, maximum=1.0, max_inclusive=False)
+        super().__init__(
+            OrderedDict(
+                flatten=nn.Flatten(),
+                dropout0=nn.Dropout(input_dropout),
+                maxout1=Maxout(in_channels * input_size * input_size, units, pieces),
+                dropout1=nn.Dropout(dropout),
+                maxout2=Maxout(units, units, pieces),
+                dropout2=nn.Dropout(dropout),
+                fc3=nn.Linear(units, num_classes),
+            ),
+            (in_channels, input_size, input_size),
+            num_classes,
+        )
+
+
+_ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+class MLP(_ZooModel):
+    """Fully connected net: flatten → [fc → ``activation``] per width in ``hidden`` → fc(→ 10).
+
+    Szegedy et al. (2014)'s FC100-100-10, FC200-200-10 (sigmoid, their Fig. 7b) and FC123-456-10
+    are ``hidden=(100, 100)``, ``(200, 200)``, ``(123, 456)``. Layers are ``fc1, act1, fc2, act2,
+    …, fc{len(hidden) + 1}``.
+
+    :param hidden: Widths of the hidden layers (a non-empty tuple or list of ints ≥ 1).
+    :param activation: ``"sigmoid"`` (default, as Szegedy et al.), ``"relu"`` or ``"tanh"``.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
+                 hidden: Sequence[int] = (100, 100), activation: str = "sigmoid"):
+        _check_common(in_channels, input_size, num_classes, min_size=1)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"hidden must be a tuple of layer widths, e.g. (100, 100); got {hidden!r}")
+        if not hidden:
+            raise ValueError("hidden must hold at least one layer width, e.g. (100, 100) (none: the 'linear' model)")
+        for width in hidden:
+            check_int(width, "hidden (each width)", minimum=1)
+        check_choice(activation, "activation", tuple(_ACTIVATIONS))
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict(flatten=nn.Flatten())
+        width_in = in_channels * input_size * input_size
+        for index, width in enumerate(hidden, start=1):
+            layers[f"fc{index}"] = nn.Linear(width_in, int(width))
+            layers[f"act{index}"] = _ACTIVATIONS[activation]()
+            width_in = int(width)
+        layers[f"fc{len(hidden) + 1}"] = nn.Linear(width_in, num_classes)
+        super().__init__(layers, (in_channels, input_size, input_size), num_classes)
+        self.hidden = tuple(int(w) for w in hidden)
+        self.activation = activation
+
+
+class AutoencoderSoftmax(_ZooModel):
+    """Szegedy et al. (2014)'s AE400-10: a sigmoid autoencoder's code feeding a softmax layer.
+
+    Classifier path (what ``forward`` returns, logits): flatten → ``encoder`` fc(784 → ``code``
+    400) → ``encoder_act`` sigmoid → ``head`` fc(400 → 10). The ``decoder`` (fc(400 → 784) →
+    sigmoid) is used only to pretrain the encoder: :meth:`reconstruct` runs it, and
+    :class:`ReconstructionObjective` trains on it. It is the last child, so iterating the
+    children does not give the classifier; call the model (its ``forward`` skips the decoder).
+
+    Training recipe (see :func:`autoencoder_softmax_specs`): (1) pretrain ``encoder`` and
+    ``decoder`` on reconstruction, without labels; (2) from those weights, train the classifier
+    path with cross-entropy: ``head`` only (a softmax on frozen features) or ``encoder`` and
+    ``head`` together (fine-tuning).
+
+    :param code: Width of the code (hidden) layer.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, code: int = 400):
+        _check_common(in_channels, input_size, num_classes, min_size=1)
+        check_int(code, "code", minimum=1)
+        pixels = in_channels * input_size * input_size
+        super().__init__(
+            OrderedDict(
+                flatten=nn.Flatten(),
+                encoder=nn.Linear(pixels, code),
+                encoder_act=nn.Sigmoid(),
+                head=nn.Linear(code, num_classes),
+                decoder=nn.Sequential(OrderedDict(fc=nn.Linear(code, pixels), act=nn.Sigmoid())),
+            ),
+            (in_channels, input_size, input_size),
+            num_classes,
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code: sigmoid(encoder(flatten(x))), shape (N, code)."""
+        return self.encoder_act(self.encoder(self.flatten(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's reconstruction of ``x``, flattened: shape (N, C·H·W), values in (0, 1)."""
+        return self.decoder(self.encode(x))
+
+
+class ReconstructionObjective(Objective):
+    """Unsupervised pretraining loss of :class:`AutoencoderSoftmax`: reconstruction error of the
+    decoder's output against the (flattened) input; the labels are ignored.
+
+    :param loss: ``"bce"`` (default: per-pixel cross-entropy, the usual loss of a sigmoid
+        autoencoder on [0, 1] pixels) or ``"mse"``; both averaged over pixels and images.
+    """
+
+    name = "autoencoder-reconstruction"
+
+    def __init__(self, loss: str = "bce"):
+        self.loss = check_choice(loss, "loss", ("bce", "mse"))
+
+    def params(self) -> dict[str, Any]:
+        return {"loss": self.loss}
+
+    def error(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction error of ``model`` on ``x`` (a scalar tensor)."""
+        if not callable(getattr(model, "reconstruct", None)):
+            raise TypeError(
+                "ReconstructionObjective needs a model with a decoder (e.g. 'autoencoder-softmax'); "
+                f"got {type(model).__name__}"
+            )
+        target = x.flatten(1)
+        output = model.reconstruct(x)
+        if self.loss == "bce":
+            return nn.functional.binary_cross_entropy(output, target)
+        return nn.functional.mse_loss(output, target)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = self.error(model, x)
+        with torch.no_grad():  # logits only feed the training-accuracy log line
+            logits = model(x)
+        return loss, logits
+
+
+def autoencoder_softmax_specs(
+    pretrain_epochs: int,
+    epochs: int,
+    *,
+    finetune: bool = True,
+    optimizer: str = "adam",
+    lr: float | None = None,
+    batch_size: int = 128,
+    weight_decay: float = 0.0,
+    model_params: dict[str, Any] | None = None,
+    loss: str = "bce",
+) -> "tuple[TrainingSpec, TrainingSpec]":
+    """The two training stages of ``autoencoder-softmax``, as specs for :func:`~artx.model_cache.train_cached`.
+
+    Stage 1 trains ``encoder`` and ``decoder`` on :class:`ReconstructionObjective`; stage 2
+    starts from stage 1's weights (``init_state=``) and trains with cross-entropy either
+    ``encoder`` and ``head`` (``finetune=True``) or ``head`` alone::
+
+        pretrain, classify = autoencoder_softmax_specs(10, 10)
+        stage1 = train_cached(pretrain, x, y, seed=s)
+        model = train_cached(classify, x, y, seed=s, init_state=stage1.model.state_dict()).model
+
+    :param pretrain_epochs: Epochs of stage 1.
+    :param epochs: Epochs of stage 2.
+    :param finetune: Whether stage 2 also trains the encoder.
+    :param weight_decay: Coupled L2 of both stages (Szegedy et al.'s AE400-10: λ = 1e-6).
+    :param loss: Reconstruction loss, ``"bce"`` or ``"mse"``.
+    """
+    from artx.training import TrainingSpec
+
+    check_bool(finetune, "finetune")
+    common: dict[str, Any] = {
+        "optimizer": optimizer,
+        "lr": lr,
+        "batch_size": batch_size,
+        "weight_decay": weight_decay,
+        "model_params": dict(model_params or {}),
+    }
+    pretrain = TrainingSpec(
+        "autoencoder-softmax",
+        epochs=pretrain_epochs,
+        trainable=("encoder", "decoder"),
+        objective=ReconstructionObjective(loss),
+        **common,
+    )
+    classify = TrainingSpec(
+        "autoencoder-softmax", epochs=epochs, trainable=("encoder", "head") if finetune else ("head",), **common
+    )
+    return pretrain, classify
+
+
 def build_model(name: str, seed: int | None = None, **params: Any) -> nn.Module:
     """Build the architecture registered as ``name`` (kind ``model``) with fresh weights.
 
@@ -197,15 +447,22 @@ def build_model(name: str, seed: int | None = None, **params: Any) -> nn.Module:
     :param seed: Seed for the weight initialisation (the global torch RNG is left untouched),
         or None to use the global RNG.
     :param params: Constructor parameters (``num_classes``, ``dropout``, ...).
+    :return: The model, with ``registry_name`` (``name``) and ``registry_params`` (``params``)
+        recorded as plain attributes (not in the state dict), so that trainers can describe it
+        as a :class:`~artx.training.TrainingSpec`.
     """
     from artx import registry
 
     if seed is None:
-        return registry.create("model", name, **params)
-    check_int(seed, "seed", minimum=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return registry.create("model", name, **params)
+        model = registry.create("model", name, **params)
+    else:
+        check_int(seed, "seed", minimum=0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = registry.create("model", name, **params)
+    model.registry_name = name
+    model.registry_params = dict(params)
+    return model
 
 
 def to_art_classifier(
