@@ -24,15 +24,19 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import json
 import logging
 import os
+import sys
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from artx import data
+from artx.paths import cache_dir
 from artx.results import ResultsWriter
 from artx.validation import check_int, resolve_device
 
@@ -66,7 +70,7 @@ class Settings:
         """Every field, as JSON."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (e.g. a tiny preset for tests)."""
         return dataclasses.replace(self, **changes)
 
@@ -119,6 +123,15 @@ class RunContext:
     results: ResultsWriter | None = None
     #: Where progress lines go (the CLI prints them on stderr); default: the ``artx.progress`` logger.
     report: Callable[[str], None] = progress_logger.info
+    #: Where the units run (:mod:`artx.engines`) and with how many torch threads each.
+    engine: Any = None
+    threads_per_unit: int = 1
+    #: Reuse finished units stored by an earlier run of the same command (resume).
+    resume: bool = True
+    #: Wall time per stage label (``stage(..., timing=...)``), merged into results' timings.
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    reproduction_name: str = ""
+    preset_name: str = ""
     _stages: int = 0
 
     @property
@@ -137,7 +150,9 @@ class RunContext:
         """Number of classes of the preset's dataset."""
         return len(data.CLASS_NAMES[self.preset.dataset])
 
-    def load(self, split: str, *, dataset: str | None = None, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def load(
+        self, split: str, *, dataset: str | None = None, limit: int | None = None, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Load a split of the preset's dataset (or ``dataset``) from the context's data folder."""
         return data.load(dataset or self.preset.dataset, split, data_dir=self.data_dir, limit=limit, seed=seed)
 
@@ -153,8 +168,8 @@ class RunContext:
             yield
         finally:
             seconds = time.perf_counter() - started
-            if timing is not None and self.results is not None:
-                self.results.timings[timing] = self.results.timings.get(timing, 0.0) + seconds
+            if timing is not None:
+                self.timings[timing] = self.timings.get(timing, 0.0) + seconds
             self.report(f"[{number}] {label}: {seconds:.1f} s")
 
     def train(self, spec: Any, x: np.ndarray, y: np.ndarray, *, seed: int, label: str = "", **kwargs: Any) -> Any:
@@ -174,9 +189,72 @@ class RunContext:
 
         return to_art_classifier(model, device=self.device, **kwargs)
 
+    def run_units(self, reproduction: Reproduction, units: Sequence[Unit]) -> dict[str, Any]:
+        """Run ``units`` on the context's engine (resuming finished ones); their outputs by key,
+        in the order of ``units``, whatever order they finished in."""
+        from artx import engines
+
+        keys = [unit.key for unit in units]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"unit keys must be unique; got {keys}")
+        module = sys.modules[type(reproduction).__module__]
+        identity = {
+            "reproduction": self.reproduction_name,
+            "preset": self.preset_name,
+            "settings": self.preset.config(),
+            "seeds": self.seeds,
+            "device": self.device,
+            "data_dir": None if self.data_dir is None else str(self.data_dir.resolve()),
+            "options": dict(self.options),
+            "threads_per_unit": self.threads_per_unit,
+            "code": engines.code_fingerprint(module),
+        }
+        store = engines.UnitStore(self.reproduction_name, identity, read=self.resume)
+        jobs = [
+            engines.UnitJob(
+                reproduction=self.reproduction_name,
+                preset=self.preset_name,
+                seeds=tuple(self.seeds),
+                device=self.device,
+                data_dir=None if self.data_dir is None else str(self.data_dir),
+                options=dict(self.options),
+                unit_key=unit.key,
+                unit_args=dict(unit.args),
+                threads=self.threads_per_unit,
+                cache_dir=str(cache_dir()),
+                report=self.report is not progress_logger.info,
+            )
+            for unit in units
+        ]
+        engine = self.engine or engines.SerialEngine()
+        with self.stage(f"{len(units)} units on {engine.describe()}"):
+            outputs, timings = engines.run_units(jobs, engine, store, self.report, progress=self.progress)
+        for key, value in timings.items():
+            self.timings[key] = self.timings.get(key, 0.0) + value
+        return dict(zip(keys, outputs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One independent piece of a reproduction's work (e.g. one seed's trainings and attacks).
+
+    :param key: Unique, readable name (``"seed 1 · paper-cnn"``).
+    :param args: JSON-serialisable arguments ``run_unit`` needs besides the context.
+    """
+
+    key: str
+    args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
 
 class Reproduction(abc.ABC):
-    """One paper's tables, figures and claims, computed from scratch."""
+    """One paper's tables, figures and claims, computed from scratch.
+
+    Split the work into units to run it on many processes or a Ray cluster (and resume a killed
+    run unit by unit): define :meth:`units` (the independent pieces), :meth:`run_unit` (one piece;
+    a pure function of the context, the unit and the trained-model cache, returning numbers,
+    strings, lists, dicts and numpy arrays) and :meth:`report` (cells, claims, notes and figures
+    from all the units' outputs). Or override :meth:`run` to do everything in one go (serial).
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -188,9 +266,50 @@ class Reproduction(abc.ABC):
         """Every dataset ``preset`` needs (checked before the run starts). Default: its ``dataset``."""
         return [preset.dataset]
 
-    @abc.abstractmethod
+    def units(self, context: RunContext) -> Sequence[Unit]:
+        """The independent pieces of the work, in the order their outputs are reported."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither units() nor run()")
+
+    def run_unit(self, context: RunContext, unit: Unit) -> Any:
+        """Compute one unit (in this process or a worker); return its output."""
+        raise NotImplementedError
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
+        """Fill ``results`` from the units' outputs (keyed by unit key, in unit order)."""
+        raise NotImplementedError
+
     def run(self, context: RunContext, results: ResultsWriter) -> None:
-        """Compute every cell, claim and figure into ``results`` (the caller writes the files)."""
+        """Compute every cell, claim and figure into ``results`` (the caller writes the files).
+        Default: run the units on the context's engine, then :meth:`report`."""
+        outputs = context.run_units(self, self.units(context))
+        self.report(context, results, outputs)
+
+    @classmethod
+    def has_units(cls) -> bool:
+        """Whether the work is split into units (so other engines than serial can run it)."""
+        return cls.units is not Reproduction.units
+
+
+def results_folder() -> Path:
+    """``docs/results`` of the source checkout artx runs from (committed paper-preset results)."""
+    return Path(__file__).resolve().parent.parent / "docs" / "results"
+
+
+def committed_run(name: str, preset: str) -> dict[str, Any] | None:
+    """Wall time and thread counts of the committed run of ``name``'s ``preset``, if there is one."""
+    path = results_folder() / name / "results.json"
+    try:
+        blob = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if blob.get("preset") != preset:
+        return None
+    threads = blob.get("provenance", {}).get("cpu_threads", {})
+    described = ", ".join(f"{k} {v}" for k, v in threads.items()) or "unknown"
+    return {
+        "minutes": float(blob.get("timings", {}).get("wall_seconds", 0.0)) / 60,
+        "threads": f"CPU threads {described}",
+    }
 
 
 def run_reproduction(
@@ -205,6 +324,11 @@ def run_reproduction(
     command: str | None = None,
     labels: str | os.PathLike | None = None,
     report: Callable[[str], None] | None = None,
+    workers: int = 1,
+    ray: bool = False,
+    ray_address: str | None = None,
+    threads_per_unit: int = 1,
+    resume: bool = True,
 ) -> ResultsWriter:
     """Run the reproduction registered as ``name`` and write ``<out_dir>/<name>/``.
 
@@ -219,14 +343,29 @@ def run_reproduction(
     :param device: ``"cpu"`` or ``"cuda"``.
     :param labels: Human labels (CSV ``index,label``) for reproductions that relabel data.
     :param report: Where progress lines go (default: the ``artx.progress`` logger).
+    :param workers: Local worker processes for the units (1: in this process).
+    :param ray: Run the units as Ray tasks (``ray_address``: a cluster; None: a local instance).
+    :param threads_per_unit: Torch threads of each unit, the same on every engine (the thread
+        count changes floating-point rounding, so equal counts give identical results).
+    :param resume: Reuse units finished by an earlier run of the same command.
     """
-    from artx import registry
+    from artx import engines, registry
     from artx.model_cache import cache_writable
 
     reproduction_class = registry.load("reproduction", name)
     reproduction: Reproduction = reproduction_class()
+    check_int(workers, "workers", minimum=1)
+    check_int(threads_per_unit, "threads_per_unit", minimum=1)
+    if (workers > 1 or ray) and not reproduction.has_units():
+        raise engines.EngineError(
+            f"reproduction {name!r} is not split into units: it runs in one process (drop --workers/--ray)"
+        )
+    if ray:
+        engines.require_ray()
     if preset not in reproduction.presets:
-        raise ValueError(f"preset must be one of {', '.join(map(repr, reproduction.presets))} for {name!r}; got {preset!r}")
+        raise ValueError(
+            f"preset must be one of {', '.join(map(repr, reproduction.presets))} for {name!r}; got {preset!r}"
+        )
     chosen = reproduction.presets[preset]
     n_seeds = chosen.seeds if seeds is None else check_int(seeds, "seeds", minimum=1)
     options: dict[str, Any] = {}
@@ -236,11 +375,18 @@ def run_reproduction(
         if not Path(labels).is_file():
             raise ValueError(f"labels must be an existing CSV file (index,label); got {str(labels)!r}")
         options["labels"] = str(labels)
-    config = {"dataset": chosen.dataset, "description": chosen.description, "device": resolve_device(device), **chosen.config()}
+    config = {
+        "dataset": chosen.dataset,
+        "description": chosen.description,
+        "device": resolve_device(device),
+        **chosen.config(),
+    }
     if labels is not None:
         config["labels"] = Path(labels).name
     out = Path(out_dir) / name
-    results = ResultsWriter(name, out, title=reproduction.title, preset=preset, seeds=list(range(n_seeds)), config=config, command=command)
+    results = ResultsWriter(
+        name, out, title=reproduction.title, preset=preset, seeds=list(range(n_seeds)), config=config, command=command
+    )
     results.check_writable()
     cache_writable()
     for dataset in reproduction.datasets(chosen):
@@ -255,9 +401,27 @@ def run_reproduction(
         options=options,
         results=results,
         report=report or progress_logger.info,
+        engine=engines.make_engine(workers=workers, use_ray=ray, ray_address=ray_address),
+        threads_per_unit=threads_per_unit,
+        resume=resume,
+        reproduction_name=name,
+        preset_name=preset,
     )
     logger.info("running %s (preset %s, seeds %s) into %s", name, preset, context.seeds, context.out_dir)
-    reproduction.run(context, results)
+    if reproduction.has_units():
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads_per_unit)  # the report's own work, with the units' threads
+        try:
+            reproduction.run(context, results)
+        finally:
+            torch.set_num_threads(previous)
+    else:
+        reproduction.run(context, results)
+    for key, value in context.timings.items():
+        results.timings[key] = results.timings.get(key, 0.0) + value
+    results.runtime.update(engine=context.engine.describe(), threads_per_unit=threads_per_unit)
     if isinstance(chosen.settings, Settings):
         results.add_note(chosen.settings.describe())
     results.write()

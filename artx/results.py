@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from artx import atomic
 from artx.claims import FAIL, INCONCLUSIVE, NOT_APPLICABLE, PASS, VERDICTS, Decision
@@ -33,12 +34,22 @@ from artx.evaluation import MeanStd
 logger = logging.getLogger(__name__)
 
 CLAIM_RULE = (
-    "a claim PASSes when the measured values clear the paper's threshold (or the compared quantity) by more than two standard "
-    "errors (seed-to-seed spread; binomial or per-item SE for one seed), FAILs when they miss it by as much, and is INCONCLUSIVE "
-    "in between; N/A marks paper-scale numbers on a smaller preset."
+    "a claim PASSes when the measured values clear the paper's threshold (or the compared quantity) by more than two "
+    "standard errors (seed-to-seed spread; binomial or per-item SE for one seed), FAILs when they miss it by as "
+    "much, and is INCONCLUSIVE in between; N/A marks paper-scale numbers on a smaller preset."
 )
 
-_VERSIONED = ("artx", "artx-plugins", "adversarial-robustness-toolbox", "torch", "torchvision", "numpy", "scikit-learn", "cma", "captum")
+_VERSIONED = (
+    "artx",
+    "artx-plugins",
+    "adversarial-robustness-toolbox",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scikit-learn",
+    "cma",
+    "captum",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -66,8 +77,22 @@ def git_commit(folder: Path | None = None) -> str:
     editable install), with ``-dirty`` for uncommitted changes; "unknown" outside a checkout."""
     folder = folder or Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
@@ -141,7 +166,17 @@ class ResultsWriter:
     :param command: The command line, recorded for provenance.
     """
 
-    def __init__(self, name: str, out_dir: str | Path, *, title: str = "", preset: str = "", seeds: Sequence[int] = (), config: dict | None = None, command: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        out_dir: str | Path,
+        *,
+        title: str = "",
+        preset: str = "",
+        seeds: Sequence[int] = (),
+        config: dict | None = None,
+        command: str | None = None,
+    ):
         self.name = name
         self.out_dir = Path(out_dir)
         self.title = title
@@ -155,13 +190,24 @@ class ResultsWriter:
         self.metrics: dict[str, Any] = {}
         self.figures: list[str] = []
         self.timings: dict[str, float] = {}
+        #: How the run was executed (engine, threads per unit): provenance, not results.
+        self.runtime: dict[str, Any] = {}
         self._started = time.perf_counter()
         # Taken at the start: the code that runs is the code checked out when the run began.
         self.commit = git_commit()
 
     # ---- collecting -------------------------------------------------------------------------
 
-    def add_cell(self, table: str, row: str, column: str, values: float | Sequence[float] | MeanStd, *, paper: float | None = None, digits: int = 2) -> Cell:
+    def add_cell(
+        self,
+        table: str,
+        row: str,
+        column: str,
+        values: float | Sequence[float] | MeanStd,
+        *,
+        paper: float | None = None,
+        digits: int = 2,
+    ) -> Cell:
         """Record a cell; ``values`` holds one value per seed (or a single value)."""
         if isinstance(values, MeanStd):
             values = values.values
@@ -180,8 +226,8 @@ class ResultsWriter:
         verdict and the rule that decided it; ``measured`` says the values in words."""
         if not isinstance(decision, Decision):
             raise TypeError(
-                f"decision must be an artx.claims.Decision (e.g. claims.at_least(Estimate.from_seeds(values), paper_value)), "
-                f"so that the verdict accounts for noise; got {type(decision).__name__}"
+                "decision must be an artx.claims.Decision (e.g. claims.at_least(Estimate.from_seeds(values), "
+                f"paper_value)), so that the verdict accounts for noise; got {type(decision).__name__}"
             )
         claim = Claim(text, decision.verdict, measured, decision.rule)
         self.claims.append(claim)
@@ -243,7 +289,12 @@ class ResultsWriter:
             "figures": sorted(self.figures),
             "versions": library_versions(),
             "timings": {"wall_seconds": self.wall_seconds, **self.timings},
-            "provenance": {"command": self.command, "commit": self.commit, "cpu_threads": cpu_threads()},
+            "provenance": {
+                "command": self.command,
+                "commit": self.commit,
+                "cpu_threads": cpu_threads(),
+                **self.runtime,
+            },
         }
 
     def tables(self) -> dict[str, list[Cell]]:
@@ -261,10 +312,16 @@ class ResultsWriter:
             "",
             f"- command: `{data['provenance']['command']}`",
             f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min; CPU threads: {threads}; "
-            f"preset: `{self.preset}`; seeds: {self.seeds}",
-            f"- versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()),
+            f"preset: `{self.preset}`; seeds: {self.seeds}"
+            + (
+                f"; units on {self.runtime['engine']}, {self.runtime['threads_per_unit']} torch thread(s) each"
+                if self.runtime
+                else ""
+            ),
+            "- versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()),
             "",
-            "Each cell: ours (mean ± std over seeds when there are several), then in parentheses the paper's value and ours − paper.",
+            "Each cell: ours (mean ± std over seeds when there are several), then in parentheses the paper's value "
+            "and ours − paper.",
             "",
         ]
         for table, cells in self.tables().items():
@@ -272,7 +329,10 @@ class ResultsWriter:
             columns = list(dict.fromkeys(cell.column for cell in cells))
             lookup = {(cell.row, cell.column): cell.markdown() for cell in cells}
             lines += [f"## {table}", "", "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-            lines += ["| " + row + " | " + " | ".join(lookup.get((row, column), "—") for column in columns) + " |" for row in rows]
+            lines += [
+                "| " + row + " | " + " | ".join(lookup.get((row, column), "—") for column in columns) + " |"
+                for row in rows
+            ]
             lines.append("")
         if self.claims:
             lines += ["## Claims", "", f"{self.claim_summary()}; {CLAIM_RULE}", ""]
@@ -299,7 +359,9 @@ class ResultsWriter:
             with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=".write-probe-"):
                 pass
         except OSError as error:
-            raise OutputError(f"output folder {str(self.out_dir)!r} is not writable ({error.strerror or error})") from None
+            raise OutputError(
+                f"output folder {str(self.out_dir)!r} is not writable ({error.strerror or error})"
+            ) from None
         for name in ("results.json", "table.md"):
             if (self.out_dir / name).is_dir():
                 raise OutputError(f"{str(self.out_dir / name)!r} is a folder; results would not be written there")

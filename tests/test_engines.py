@@ -1,0 +1,160 @@
+"""Scale-out: a reproduction split into units gives the same results.json serially, on local
+worker processes and on a real local Ray instance; a killed run resumes with only the missing
+units; a failed unit stops the run with its name; unit outputs survive their encoding."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from artx import engines, registry
+from artx.cli import main
+from tests.conftest import make_distribution
+
+UNITS = """
+    import dataclasses
+    import os
+
+    import numpy as np
+
+    from artx import claims
+    from artx.evaluation import accuracy
+    from artx.reproduction import Preset, Reproduction, Settings, Unit
+    from artx.training import TrainingSpec
+
+
+    @dataclasses.dataclass(frozen=True)
+    class UnitSettings(Settings):
+        archs: tuple = ("shallow-mlp", "linear")
+        epochs: int = 2
+        fail_on: str = ""
+
+
+    class Units(Reproduction):
+        name = "tiny-units"
+        title = "units"
+        presets = {"quick": Preset("quick", "mnist-5k", "300 images", seeds=2, settings=UnitSettings()),
+                   "paper": Preset("paper", "mnist-5k", "failing", seeds=1, settings=UnitSettings(fail_on="linear"))}
+
+        def units(self, context):
+            return [Unit(f"seed {seed} · {arch}", {"seed": seed, "arch": arch})
+                    for seed in context.seeds for arch in context.settings.archs]
+
+        def run_unit(self, context, unit):
+            s = context.settings
+            if unit.args["arch"] == s.fail_on:
+                raise RuntimeError("this unit fails on purpose")
+            marker = os.environ.get("ARTX_TEST_UNIT_LOG")
+            if marker:
+                with open(marker, "a") as handle:
+                    handle.write(unit.key + "\\n")
+            x, y = context.load("train", limit=300)
+            x_test, y_test = context.load("test", limit=200)
+            trained = context.train(TrainingSpec(unit.args["arch"], epochs=s.epochs), x, y, seed=unit.args["seed"])
+            scores = context.classifier(trained.model).predict(x_test)
+            return {"accuracy": 100 * accuracy(context.classifier(trained.model), x_test, y_test),
+                    "scores": scores.astype(np.float32), "pair": (1, 2)}
+
+        def report(self, context, results, outputs):
+            for arch in context.settings.archs:
+                values = [outputs[f"seed {seed} · {arch}"]["accuracy"] for seed in context.seeds]
+                results.add_cell("Accuracy", arch, "clean", values)
+                first = outputs[f"seed {context.seeds[0]} · {arch}"]
+                assert first["pair"] == (1, 2) and first["scores"].dtype == np.float32
+                results.add_metric(f"{arch}/score checksum", float(np.round(first["scores"].sum(), 3)))
+            results.add_claim("above chance", claims.at_least(claims.Estimate.from_seeds(values), 10.0), "x")
+"""
+
+
+@pytest.fixture
+def tiny_units(tmp_path, monkeypatch):
+    entry_points = "[artx.reproductions]\ntiny-units = tiny_units:Units\n"
+    root = make_distribution(tmp_path / "site", "tiny-units", entry_points, {"tiny_units": UNITS})
+    monkeypatch.syspath_prepend(str(root))
+    registry.refresh()
+
+
+def stable(path):
+    blob = json.loads(path.read_text())
+    blob.pop("timings")
+    blob.pop("provenance")
+    return blob
+
+
+@pytest.mark.slow
+def test_serial_workers_and_ray_give_the_same_results(tiny_units, tmp_path, monkeypatch):
+    runs = {"serial": [], "workers": ["--workers", "2"]}
+    if importlib.util.find_spec("ray") is not None:
+        runs["ray"] = ["--ray"]
+    blobs = {}
+    for label, extra in runs.items():
+        # a fresh cache per engine: every engine trains the models itself
+        monkeypatch.setenv("ARTX_CACHE_DIR", str(tmp_path / f"cache-{label}"))
+        assert main(["reproduce", "tiny-units", "-q", "--out", str(tmp_path / label), *extra]) == 0
+        blobs[label] = stable(tmp_path / label / "tiny-units" / "results.json")
+        provenance = json.loads((tmp_path / label / "tiny-units" / "results.json").read_text())["provenance"]
+        assert provenance["threads_per_unit"] == 1
+    assert "ray" in blobs, "CI installs the ray extra: the Ray engine must be tested"
+    assert blobs["workers"] == blobs["serial"]
+    assert blobs["ray"] == blobs["serial"]
+    assert len(blobs["serial"]["cells"]) == 2 and len(blobs["serial"]["cells"][0]["values"]) == 2
+
+
+def test_a_killed_run_resumes_with_only_the_missing_units(tiny_units, tmp_path, monkeypatch):
+    log = tmp_path / "units.log"
+    monkeypatch.setenv("ARTX_TEST_UNIT_LOG", str(log))
+    assert main(["reproduce", "tiny-units", "-q", "--out", str(tmp_path / "a")]) == 0
+    assert len(log.read_text().splitlines()) == 4
+    # "kill" after two units: remove the other two stored outputs, then run again
+    stored = sorted((engines.cache_dir() / "units" / "tiny-units").glob("*.json"))
+    assert len(stored) == 4
+    keys = {json.loads(p.read_text())["unit"]: p for p in stored}
+    for key in ("seed 1 · shallow-mlp", "seed 1 · linear"):
+        keys[key].unlink()
+    log.write_text("")
+    assert main(["reproduce", "tiny-units", "-q", "--out", str(tmp_path / "b")]) == 0
+    assert sorted(log.read_text().splitlines()) == ["seed 1 · linear", "seed 1 · shallow-mlp"]
+    first, second = (stable(tmp_path / run / "tiny-units" / "results.json") for run in ("a", "b"))
+    assert first == second
+    log.write_text("")
+    assert main(["reproduce", "tiny-units", "-q", "--fresh", "--out", str(tmp_path / "c")]) == 0
+    assert len(log.read_text().splitlines()) == 4  # --fresh recomputes every unit
+
+
+def test_a_failed_unit_stops_the_run_with_its_name(tiny_units, tmp_path, capsys):
+    assert main(["reproduce", "tiny-units", "--preset", "paper", "-q", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "unit 'seed 0 · linear' failed: RuntimeError: this unit fails on purpose" in err
+    assert not (tmp_path / "tiny-units" / "results.json").exists()
+
+
+def test_engines_need_units_and_ray_needs_its_extra(tmp_path, monkeypatch, capsys):
+    from tests.test_reproduction import TINY  # a reproduction that overrides run() (no units)
+
+    entry_points = "[artx.reproductions]\ntiny = tiny_repro:Tiny\n"
+    root = make_distribution(tmp_path / "site", "tiny-repro", entry_points, {"tiny_repro": TINY})
+    monkeypatch.syspath_prepend(str(root))
+    registry.refresh()
+    assert main(["reproduce", "tiny", "--workers", "2", "--out", str(tmp_path)]) == 2
+    assert "not split into units" in capsys.readouterr().err
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else object())
+    with pytest.raises(ValueError, match=r'pip install "artx\[ray\]"'):
+        engines.require_ray()
+
+
+def test_unit_outputs_survive_their_encoding():
+    output = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": (1, 2.5, "x"),
+        3: [np.int64(4), float("nan"), float("inf"), None, True],
+        ("seed", 0): {"nested": np.array([True, False])},
+    }
+    back = engines.decode_output(engines.encode_output(output))
+    assert back["a"].dtype == np.float32 and np.array_equal(back["a"], output["a"])
+    assert back["b"] == (1, 2.5, "x") and back[3][0] == 4 and np.isnan(back[3][1]) and back[3][2] == float("inf")
+    assert back[("seed", 0)]["nested"].tolist() == [True, False]
+    with pytest.raises(TypeError, match="numbers, strings, lists"):
+        engines.encode_output({"model": object()})
