@@ -19,8 +19,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 class DigestMismatchError(ValueError):
@@ -78,7 +79,6 @@ def torch_save(obj: Any, path: str | os.PathLike) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-
 
 
 def sha256(data: bytes) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -53,15 +53,18 @@ class Estimate:
             raise ValueError(f"an Estimate needs a finite mean and a finite SE ≥ 0; got mean={self.mean}, se={self.se}")
 
     @classmethod
-    def from_seeds(cls, values: Sequence[float] | Iterable[float]) -> "Estimate":
+    def from_seeds(cls, values: Sequence[float] | Iterable[float]) -> Estimate:
         """Per-seed values (at least two): mean and sample std / √n."""
         array = _finite(values, "values")
         if len(array) < 2:
-            raise ValueError(f"from_seeds needs at least two per-seed values; got {len(array)} (use from_proportion or from_samples for one seed)")
+            raise ValueError(
+                f"from_seeds needs at least two per-seed values; got {len(array)} (use from_proportion or "
+                "from_samples for one seed)"
+            )
         return cls(float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array))), f"{len(array)} seeds")
 
     @classmethod
-    def from_proportion(cls, value: float, n: int, *, percent: bool = True) -> "Estimate":
+    def from_proportion(cls, value: float, n: int, *, percent: bool = True) -> Estimate:
         """One proportion measured on ``n`` items (in % by default): binomial SE."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive int (the number of items); got {n!r}")
@@ -72,7 +75,7 @@ class Estimate:
         return cls(float(value), scale * math.sqrt(p * (1 - p) / n), f"binomial, n={n}")
 
     @classmethod
-    def from_samples(cls, samples: Sequence[float] | Iterable[float]) -> "Estimate":
+    def from_samples(cls, samples: Sequence[float] | Iterable[float]) -> Estimate:
         """Per-item values of one run (e.g. per-image norms): their mean and its SE."""
         array = _finite(samples, "samples")
         if len(array) < 2:
@@ -80,7 +83,7 @@ class Estimate:
         return cls(float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array))), f"mean of {len(array)} items")
 
     @classmethod
-    def measure(cls, values: Sequence[float], *, n: int | None = None, percent: bool = True) -> "Estimate":
+    def measure(cls, values: Sequence[float], *, n: int | None = None, percent: bool = True) -> Estimate:
         """The usual choice: :meth:`from_seeds` for several seeds, else :meth:`from_proportion`
         of the single value over ``n`` items (``n`` required then)."""
         values = list(values)
@@ -108,7 +111,9 @@ def difference(a: Estimate, b: Estimate) -> Estimate:
     return Estimate(a.mean - b.mean, math.hypot(a.se, b.se), f"{a.method} − {b.method}")
 
 
-def compare(a: Sequence[float], b: Sequence[float], *, n: int | None = None, paired: bool = True, percent: bool = True) -> Estimate:
+def compare(
+    a: Sequence[float], b: Sequence[float], *, n: int | None = None, paired: bool = True, percent: bool = True
+) -> Estimate:
     """``a − b`` for two measured quantities given as per-seed values: the per-seed differences
     when both have several seeds from the same runs (``paired``), independent seed spreads when
     not paired, or two proportions over ``n`` items each with one seed."""
@@ -134,14 +139,20 @@ def at_least(estimate: Estimate, threshold: float) -> Decision:
     """The claim "quantity ≥ threshold"."""
     low, high = estimate.mean - Z * estimate.se, estimate.mean + Z * estimate.se
     verdict = PASS if low >= threshold else FAIL if high < threshold else INCONCLUSIVE
-    return Decision(verdict, f"{estimate.format()} vs ≥ {threshold:g}: PASS if mean − 2 SE ≥ threshold, FAIL if mean + 2 SE < threshold")
+    return Decision(
+        verdict,
+        f"{estimate.format()} vs ≥ {threshold:g}: PASS if mean − 2 SE ≥ threshold, FAIL if mean + 2 SE < threshold",
+    )
 
 
 def at_most(estimate: Estimate, threshold: float) -> Decision:
     """The claim "quantity ≤ threshold"."""
     low, high = estimate.mean - Z * estimate.se, estimate.mean + Z * estimate.se
     verdict = PASS if high <= threshold else FAIL if low > threshold else INCONCLUSIVE
-    return Decision(verdict, f"{estimate.format()} vs ≤ {threshold:g}: PASS if mean + 2 SE ≤ threshold, FAIL if mean − 2 SE > threshold")
+    return Decision(
+        verdict,
+        f"{estimate.format()} vs ≤ {threshold:g}: PASS if mean + 2 SE ≤ threshold, FAIL if mean − 2 SE > threshold",
+    )
 
 
 def greater(diff: Estimate) -> Decision:
@@ -152,7 +163,9 @@ def greater(diff: Estimate) -> Decision:
     """
     low, high = diff.mean - Z * diff.se, diff.mean + Z * diff.se
     verdict = PASS if low > 0 else FAIL if high <= 0 else INCONCLUSIVE
-    return Decision(verdict, f"difference {diff.format()}: PASS if > 2 SE above 0, FAIL if ≥ 2 SE below (or ≤ 0 without noise)")
+    return Decision(
+        verdict, f"difference {diff.format()}: PASS if > 2 SE above 0, FAIL if ≥ 2 SE below (or ≤ 0 without noise)"
+    )
 
 
 def all_of(decisions: Sequence[Decision]) -> Decision:
@@ -177,7 +190,10 @@ def at_scale(decision: Decision, paper_scale: bool) -> Decision:
     (with the would-be verdict in the rule) on a smaller preset."""
     if paper_scale:
         return decision
-    return Decision(NOT_APPLICABLE, f"n/a at this scale (paper preset decides; here it would be {decision.verdict}): {decision.rule}")
+    return Decision(
+        NOT_APPLICABLE,
+        f"n/a at this scale (paper preset decides; here it would be {decision.verdict}): {decision.rule}",
+    )
 
 
 def _finite(values: Iterable[float], name: str) -> np.ndarray:

@@ -89,7 +89,18 @@ _warned_unofficial: set[str] = set()
 CLASS_NAMES = {
     "mnist": [str(digit) for digit in range(10)],
     "mnist-5k": [str(digit) for digit in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 
 
@@ -280,14 +291,23 @@ def _check_identity(path: Path, raw: bytes, identity: tuple[str, str]) -> None:
     for other, known in OFFICIAL_MD5.items():
         if known == digest:
             raise CorruptDatasetError(
-                f"{path} is {other[0]}'s {other[1]}, not {identity[0]}'s: the {identity[0]} folder holds files of another dataset"
+                f"{path} is {other[0]}'s {other[1]}, not {identity[0]}'s: the {identity[0]} folder holds files of "
+                "another dataset"
             )
     if str(path) not in _warned_unofficial:
         _warned_unofficial.add(str(path))
-        logger.warning("%s is not the official %s file %s (content md5 %s); using it anyway", path, identity[0], identity[1], digest)
+        logger.warning(
+            "%s is not the official %s file %s (content md5 %s); using it anyway",
+            path,
+            identity[0],
+            identity[1],
+            digest,
+        )
 
 
-def read_idx(path: str | os.PathLike, expected_magic: int | None = None, identity: tuple[str, str] | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike, expected_magic: int | None = None, identity: tuple[str, str] | None = None
+) -> np.ndarray:
     """Read an idx file (optionally gzip-compressed) of unsigned bytes into a uint8 array.
 
     Checks the magic number, the data type and that the payload size matches the header.

@@ -7,7 +7,8 @@ import dataclasses
 import logging
 import math
 import time
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,9 @@ def evaluate_attack(
         generate_y = attack_labels
     if generate_y is not None:
         nb_classes = classifier.nb_classes
-        generate_y = np.eye(nb_classes, dtype=np.float32)[check_labels(generate_y, "attack_labels", n_samples=len(x), nb_classes=nb_classes)]
+        generate_y = np.eye(nb_classes, dtype=np.float32)[
+            check_labels(generate_y, "attack_labels", n_samples=len(x), nb_classes=nb_classes)
+        ]
     started = time.perf_counter()
     x_adv = instance.generate(x, y=generate_y).astype(np.float32)
     seconds = time.perf_counter() - started
@@ -139,7 +142,14 @@ def evaluate_attack(
         seconds=seconds,
         fooled=fooled,
     )
-    logger.info("%s %s: accuracy %.4f -> %.4f (%.1f s)", attack, params, outcome.clean_accuracy, outcome.adversarial_accuracy, seconds)
+    logger.info(
+        "%s %s: accuracy %.4f -> %.4f (%.1f s)",
+        attack,
+        params,
+        outcome.clean_accuracy,
+        outcome.adversarial_accuracy,
+        seconds,
+    )
     return outcome
 
 

@@ -25,8 +25,9 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,11 @@ class TrainedModel:
 
 def state_fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:
     """Content hash of a ``state_dict`` (used when fine-tuning starts from given weights)."""
-    return fingerprint(*[state_dict[k].detach().cpu().numpy() for k in sorted(state_dict)]) + "|" + ",".join(sorted(state_dict))
+    return (
+        fingerprint(*[state_dict[k].detach().cpu().numpy() for k in sorted(state_dict)])
+        + "|"
+        + ",".join(sorted(state_dict))
+    )
 
 
 def cache_key(spec: Mapping[str, Any]) -> str:
@@ -91,7 +96,8 @@ def cache_writable(folder: Path | None = None) -> bool:
             f"unwritable {folder}",
             "artx cache %s is not writable (%s): training without storing models or epoch checkpoints "
             "(valid entries already there are still used). Set ARTX_CACHE_DIR to a writable folder to cache.",
-            folder, error,
+            folder,
+            error,
         )
         return False
 
@@ -147,7 +153,15 @@ def train_cached(
             model, meta = hit
             model.to(device).eval()
             logger.info("loaded %s from cache %s", spec.arch, weights_path)
-            return TrainedModel(model, key, True, float(meta["train_seconds"]), time.perf_counter() - started, meta["history"], weights_path)
+            return TrainedModel(
+                model,
+                key,
+                True,
+                float(meta["train_seconds"]),
+                time.perf_counter() - started,
+                meta["history"],
+                weights_path,
+            )
 
     model = spec.build_model(seed)
     if init_state is not None:
@@ -182,10 +196,14 @@ def train_cached(
         _store_entry(weights_path, meta_path, key_spec, key, history, model)
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
-    return TrainedModel(model, key, False, history.seconds, time.perf_counter() - started, history.as_dict(), weights_path)
+    return TrainedModel(
+        model, key, False, history.seconds, time.perf_counter() - started, history.as_dict(), weights_path
+    )
 
 
-def _load_entry(spec: TrainingSpec, seed: int, weights_path: Path, meta_path: Path, writable: bool) -> tuple[nn.Module, dict] | None:
+def _load_entry(
+    spec: TrainingSpec, seed: int, weights_path: Path, meta_path: Path, writable: bool
+) -> tuple[nn.Module, dict] | None:
     """The cached model and its side file, or None (no entry, or an entry that does not check out)."""
     if not weights_path.is_file():
         return None
@@ -212,10 +230,14 @@ def _entry_paths(arch: str, key: str) -> tuple[Path, Path]:
     return folder / f"{arch}-{key}.pt", folder / f"{arch}-{key}.json"
 
 
-def _store_entry(weights_path: Path, meta_path: Path, spec: Mapping[str, Any], key: str, history: TrainingHistory, model: nn.Module) -> None:
+def _store_entry(
+    weights_path: Path, meta_path: Path, spec: Mapping[str, Any], key: str, history: TrainingHistory, model: nn.Module
+) -> None:
     # Side file first: the weights file is what marks an entry complete.
     try:
-        atomic.write_json(meta_path, {"spec": dict(spec), "key": key, "train_seconds": history.seconds, "history": history.as_dict()})
+        atomic.write_json(
+            meta_path, {"spec": dict(spec), "key": key, "train_seconds": history.seconds, "history": history.as_dict()}
+        )
         atomic.torch_save_sealed({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights_path)
     except OSError as error:  # e.g. the disk filled up: the model is still returned, just not cached
         _warn_once(f"store {weights_path.parent}", "could not store %s in the cache (%s)", weights_path, error)

@@ -12,7 +12,8 @@ build one by name with :func:`build_model`, which also finds third-party archite
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -44,7 +45,7 @@ __all__ = [
 class _ZooModel(nn.Sequential):
     """A named-layer ``nn.Sequential`` that records its input shape and class count."""
 
-    def __init__(self, layers: "OrderedDict[str, nn.Module]", input_shape: tuple[int, int, int], num_classes: int):
+    def __init__(self, layers: OrderedDict[str, nn.Module], input_shape: tuple[int, int, int], num_classes: int):
         super().__init__(layers)
         self.input_shape = input_shape
         self.num_classes = num_classes
@@ -84,9 +85,11 @@ class PaperCNN(_ZooModel):
         )
 
 
-def _lenet5_layers(in_channels: int, input_size: int, num_classes: int, dropout: float | None) -> "OrderedDict[str, nn.Module]":
+def _lenet5_layers(
+    in_channels: int, input_size: int, num_classes: int, dropout: float | None
+) -> OrderedDict[str, nn.Module]:
     side = (input_size // 2 - 4) // 2
-    layers: "OrderedDict[str, nn.Module]" = OrderedDict(
+    layers: OrderedDict[str, nn.Module] = OrderedDict(
         conv1=nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
         relu1=nn.ReLU(),
         pool1=nn.MaxPool2d(2),
@@ -117,7 +120,11 @@ class LeNet5(_ZooModel):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28):
         _check_common(in_channels, input_size, num_classes, min_size=12)
-        super().__init__(_lenet5_layers(in_channels, input_size, num_classes, None), (in_channels, input_size, input_size), num_classes)
+        super().__init__(
+            _lenet5_layers(in_channels, input_size, num_classes, None),
+            (in_channels, input_size, input_size),
+            num_classes,
+        )
 
 
 class LeNet5Dropout(_ZooModel):
@@ -129,7 +136,11 @@ class LeNet5Dropout(_ZooModel):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, dropout: float = 0.5):
         _check_common(in_channels, input_size, num_classes, min_size=12)
         check_float(dropout, "dropout", minimum=0.0, maximum=1.0, max_inclusive=False)
-        super().__init__(_lenet5_layers(in_channels, input_size, num_classes, dropout), (in_channels, input_size, input_size), num_classes)
+        super().__init__(
+            _lenet5_layers(in_channels, input_size, num_classes, dropout),
+            (in_channels, input_size, input_size),
+            num_classes,
+        )
 
 
 class ShallowMLP(_ZooModel):
@@ -286,8 +297,14 @@ class MLP(_ZooModel):
     :param activation: ``"sigmoid"`` (default, as Szegedy et al.), ``"relu"`` or ``"tanh"``.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
-                 hidden: Sequence[int] = (100, 100), activation: str = "sigmoid"):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        hidden: Sequence[int] = (100, 100),
+        activation: str = "sigmoid",
+    ):
         _check_common(in_channels, input_size, num_classes, min_size=1)
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (tuple, list)):
             raise TypeError(f"hidden must be a tuple of layer widths, e.g. (100, 100); got {hidden!r}")
@@ -296,7 +313,7 @@ class MLP(_ZooModel):
         for width in hidden:
             check_int(width, "hidden (each width)", minimum=1)
         check_choice(activation, "activation", tuple(_ACTIVATIONS))
-        layers: "OrderedDict[str, nn.Module]" = OrderedDict(flatten=nn.Flatten())
+        layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
         width_in = in_channels * input_size * input_size
         for index, width in enumerate(hidden, start=1):
             layers[f"fc{index}"] = nn.Linear(width_in, int(width))
@@ -400,7 +417,7 @@ def autoencoder_softmax_specs(
     weight_decay: float = 0.0,
     model_params: dict[str, Any] | None = None,
     loss: str = "bce",
-) -> "tuple[TrainingSpec, TrainingSpec]":
+) -> tuple[TrainingSpec, TrainingSpec]:
     """The two training stages of ``autoencoder-softmax``, as specs for :func:`~artx.model_cache.train_cached`.
 
     Stage 1 trains ``encoder`` and ``decoder`` on :class:`ReconstructionObjective`; stage 2

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -54,7 +54,10 @@ def check_population_model(model: nn.Module, name: str = "model") -> nn.Module:
     running statistics / random masks."""
     for layer, module in model.named_modules():
         if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)):
-            raise ValueError(f"{name}: train_population supports models without batch norm or dropout; layer {layer!r} is {type(module).__name__}")
+            raise ValueError(
+                f"{name}: train_population supports models without batch norm or dropout; layer {layer!r} is "
+                f"{type(module).__name__}"
+            )
     return model
 
 
@@ -74,8 +77,10 @@ class Population:
         children = list(self.base.named_children())
         # Flatten → Linear first: the sparse single-pixel path applies (see the module docstring)
         self.sparse_first = (
-            isinstance(self.base, nn.Sequential) and len(children) >= 2
-            and isinstance(children[0][1], nn.Flatten) and isinstance(children[1][1], nn.Linear)
+            isinstance(self.base, nn.Sequential)
+            and len(children) >= 2
+            and isinstance(children[0][1], nn.Flatten)
+            and isinstance(children[1][1], nn.Linear)
         )
         if self.sparse_first:
             self._first = children[1][0]
@@ -87,7 +92,9 @@ class Population:
     def _rest_one(self, params: dict, buffers: dict, h: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(self._rest, (params, buffers), (h,))
 
-    def forward_pixels(self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    def forward_pixels(
+        self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
         """Logits (P, B, classes) of every member on the shared batch ``x`` (B, C, H, W) where
         member ``k``'s image ``i`` has value ``values[k, i]`` at ``(rows[k, i], cols[k, i])`` in every channel."""
         if not self.sparse_first:
@@ -101,7 +108,9 @@ class Population:
         weight = self.params[f"{self._first}.weight"]  # (P, out, D)
         bias = self.params[f"{self._first}.bias"]  # (P, out)
         # one wide (B, D) x (D, P·out) product for all members instead of P narrow ones
-        hidden = (flat @ weight.reshape(-1, weight.shape[2]).T).reshape(x.shape[0], self.size, -1).transpose(0, 1).contiguous() + bias[:, None, :]
+        hidden = (flat @ weight.reshape(-1, weight.shape[2]).T).reshape(x.shape[0], self.size, -1).transpose(
+            0, 1
+        ).contiguous() + bias[:, None, :]
         image = torch.arange(x.shape[0])[None].expand_as(rows)
         for channel in range(channels):
             index = channel * height * width + rows * width + cols  # (P, B) flat positions
@@ -125,7 +134,9 @@ class Population:
         return torch.vmap(self._one, in_dims=(0, 0, None if shared else 0))(self.params, self.buffers, x)
 
     @torch.no_grad()
-    def predict(self, x: np.ndarray, batch_size: int = 512, pixels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def predict(
+        self, x: np.ndarray, batch_size: int = 512, pixels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Predicted labels (P, N) of every member on shared images ``x`` (N, C, H, W) or
         per-member images (P, N, C, H, W); ``pixels`` as in :func:`train_population`."""
         shared = x.ndim == 4
@@ -133,7 +144,9 @@ class Population:
         tensors = None if pixels is None else _pixel_tensors(pixels, self.size, n)
         out = []
         for start in range(0, n, batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size] if shared else x[:, start : start + batch_size]))
+            xb = torch.from_numpy(
+                np.ascontiguousarray(x[start : start + batch_size] if shared else x[:, start : start + batch_size])
+            )
             if tensors is not None:
                 out.append(self.forward_pixels(xb, *(t[:, start : start + batch_size] for t in tensors)).argmax(-1))
             else:
@@ -161,7 +174,11 @@ def _pixel_tensors(pixels, size: int, n: int) -> tuple[torch.Tensor, torch.Tenso
             raise ValueError(f"pixels {name} must have shape (P, N) = ({size}, {n}); got {array.shape}")
     if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
         raise ValueError("pixels values must lie in [0, 1]")
-    return torch.from_numpy(rows.astype(np.int64)), torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(values.astype(np.float32))
+    return (
+        torch.from_numpy(rows.astype(np.int64)),
+        torch.from_numpy(cols.astype(np.int64)),
+        torch.from_numpy(values.astype(np.float32)),
+    )
 
 
 def train_population(
@@ -193,12 +210,17 @@ def train_population(
     if not isinstance(spec, TrainingSpec):
         raise TypeError(f"spec must be an artx.training.TrainingSpec; got {type(spec).__name__}")
     if spec.trainable is not None or (spec.objective is not None and spec.objective != CrossEntropy()):
-        raise ValueError("train_population trains every layer with plain cross-entropy: spec.trainable and spec.objective must be None")
+        raise ValueError(
+            "train_population trains every layer with plain cross-entropy: spec.trainable and spec.objective must be "
+            "None"
+        )
     seeds = [check_seed(s, "init_seeds[]") for s in init_seeds]
     if not seeds:
         raise ValueError("init_seeds must hold at least one seed (one per member)")
     if not isinstance(x, np.ndarray) or x.ndim not in (4, 5):
-        raise ValueError(f"x must be (N, C, H, W) or (P, N, C, H, W) images; got {getattr(x, 'shape', type(x).__name__)}")
+        raise ValueError(
+            f"x must be (N, C, H, W) or (P, N, C, H, W) images; got {getattr(x, 'shape', type(x).__name__)}"
+        )
     shared = x.ndim == 4
     if not shared and x.shape[0] != len(seeds):
         raise ValueError(f"x must hold one data set per member ({len(seeds)}) on its first axis; got shape {x.shape}")
@@ -210,7 +232,9 @@ def train_population(
     if pixels is not None and not shared:
         raise ValueError("pixels needs shared images x (N, C, H, W)")
     tensors = None if pixels is None else _pixel_tensors(pixels, len(seeds), n)
-    if tensors is not None and (tensors[0].min() < 0 or tensors[0].max() >= x.shape[2] or tensors[1].min() < 0 or tensors[1].max() >= x.shape[3]):
+    if tensors is not None and (
+        tensors[0].min() < 0 or tensors[0].max() >= x.shape[2] or tensors[1].min() < 0 or tensors[1].max() >= x.shape[3]
+    ):
         raise ValueError(f"pixels rows/cols must lie inside the {x.shape[2]}x{x.shape[3]} image")
     members = [spec.build_model(s) for s in seeds]
     population = Population(members[0], members)
@@ -220,7 +244,13 @@ def train_population(
     x_all = torch.from_numpy(x)
     y_all = torch.from_numpy(y.astype(np.int64))
     loss_fn = nn.CrossEntropyLoss(reduction="none")
-    bar = tqdm(total=epochs * ((n + batch_size - 1) // batch_size), desc=f"population of {len(seeds)}", unit="batch", leave=False, disable=not progress or None)
+    bar = tqdm(
+        total=epochs * ((n + batch_size - 1) // batch_size),
+        desc=f"population of {len(seeds)}",
+        unit="batch",
+        leave=False,
+        disable=not progress or None,
+    )
     for epoch in range(epochs):
         order = torch.randperm(n, generator=_epoch_generator(seed, epoch))
         # reorder once per epoch; the batches are then contiguous slices (no per-batch gathers)

@@ -33,7 +33,8 @@ import importlib.metadata as metadata
 import inspect
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,23 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind("evasion", "artx.evasion", "art.attacks.attack:EvasionAttack", "evasion attacks"),
         Kind("poisoning", "artx.poisoning", "art.attacks.attack:PoisoningAttack", "poisoning attacks"),
-        Kind("preprocessor", "artx.preprocessors", "art.defences.preprocessor:Preprocessor", "input-transformation defences"),
+        Kind(
+            "preprocessor",
+            "artx.preprocessors",
+            "art.defences.preprocessor:Preprocessor",
+            "input-transformation defences",
+        ),
         Kind("postprocessor", "artx.postprocessors", "art.defences.postprocessor:Postprocessor", "output defences"),
-        Kind("detector", "artx.detectors", "art.defences.detector.evasion:EvasionDetector", "adversarial-input detectors"),
+        Kind(
+            "detector", "artx.detectors", "art.defences.detector.evasion:EvasionDetector", "adversarial-input detectors"
+        ),
         Kind("estimator", "artx.estimators", "art.estimators.estimator:BaseEstimator", "ART estimators / factories"),
-        Kind("trainer", "artx.trainers", "art.defences.trainer:Trainer", "training defences (adversarial training, distillation)"),
+        Kind(
+            "trainer",
+            "artx.trainers",
+            "art.defences.trainer:Trainer",
+            "training defences (adversarial training, distillation)",
+        ),
         Kind("model", "artx.models", "torch.nn:Module", "PyTorch architectures (return logits)"),
         Kind("reproduction", "artx.reproductions", "artx.reproduction:Reproduction", "paper reproductions"),
     )
@@ -86,7 +99,8 @@ class PluginInfo:
 
     ``status`` is ``"ok"``, ``"broken"`` (import failed or wrong base class; see ``error``),
     ``"shadowed"`` (another distribution registered the same kind and name first) or
-    ``"not loaded"`` (listing asked not to import).
+    ``"not loaded"`` (listing asked not to import). ``description`` is the first line of the
+    plugin's docstring (prefixed "ART:" for ART's own classes), once loaded.
     """
 
     kind: str
@@ -96,6 +110,7 @@ class PluginInfo:
     version: str
     status: str
     error: str | None = None
+    description: str = ""
 
 
 _loaded: dict[tuple[str, str], Any] = {}
@@ -143,7 +158,9 @@ def _validate(kind: Kind, name: str, obj: Any) -> Any:
                 f"{base.__module__}.{base.__qualname__}"
             )
     elif not callable(obj):
-        raise PluginLoadError(f"{kind.name} plugin {name!r} must be a class or a factory function; got {type(obj).__name__}")
+        raise PluginLoadError(
+            f"{kind.name} plugin {name!r} must be a class or a factory function; got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -170,7 +187,9 @@ def load(kind: str, name: str) -> Any:
     try:
         obj = entry_point.load()
     except Exception as error:  # a plugin may fail in any way; report it, never crash the host
-        raise PluginLoadError(f"{spec.name} plugin {name!r} ({entry_point.value}) failed to import: {error!r}") from error
+        raise PluginLoadError(
+            f"{spec.name} plugin {name!r} ({entry_point.value}) failed to import: {error!r}"
+        ) from error
     obj = _validate(spec, name, obj)
     with _lock:
         _loaded[key] = obj
@@ -199,6 +218,14 @@ def names(kind: str) -> list[str]:
     return sorted({ep.name for ep in _entry_points(get_kind(kind))})
 
 
+def describe(obj: Any) -> str:
+    """First line of a plugin's docstring; "ART: ..." for ART's own classes."""
+    lines = (inspect.getdoc(obj) or "").strip().splitlines()
+    text = " ".join(lines[0].split()) if lines else ""
+    module = getattr(obj, "__module__", "") or ""
+    return f"ART: {text}" if module.split(".")[0] == "art" else text
+
+
 def list_plugins(kind: str | None = None, *, load_plugins: bool = True) -> list[PluginInfo]:
     """List plugins with their distribution, version and load status.
 
@@ -214,16 +241,19 @@ def list_plugins(kind: str | None = None, *, load_plugins: bool = True) -> list[
         seen: dict[str, str] = {}
         for entry_point in _entry_points(spec):
             distribution, version = _dist_of(entry_point)
-            status, error = "not loaded", None
+            status, error, description = "not loaded", None, ""
             if entry_point.name in seen:
                 status, error = "shadowed", f"{seen[entry_point.name]} registered {entry_point.name!r} first"
             elif load_plugins:
                 try:
-                    load(spec.name, entry_point.name)
+                    description = describe(load(spec.name, entry_point.name))
                     status = "ok"
                 except PluginLoadError as exc:
                     status, error = "broken", str(exc)
                     logger.warning("%s", exc)
             seen.setdefault(entry_point.name, distribution)
-            rows.append(PluginInfo(spec.name, entry_point.name, entry_point.value, distribution, version, status, error))
+            info = PluginInfo(
+                spec.name, entry_point.name, entry_point.value, distribution, version, status, error, description
+            )
+            rows.append(info)
     return sorted(rows, key=lambda row: (row.kind, row.name, row.status != "ok"))

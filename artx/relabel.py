@@ -19,8 +19,8 @@ import csv
 import io
 import os
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +51,9 @@ def disjoint_subsets(n_total: int, sizes: Sequence[int], seed: int) -> list[np.n
     return [np.sort(order[start:end]) for start, end in zip(bounds[:-1], bounds[1:])]
 
 
-def read_labels_csv(path: str | os.PathLike, valid_indices: Iterable[int] | None = None, nb_classes: int = 10) -> dict[int, int | None]:
+def read_labels_csv(
+    path: str | os.PathLike, valid_indices: Iterable[int] | None = None, nb_classes: int = 10
+) -> dict[int, int | None]:
     """Read human labels: rows ``index,label`` (an optional header ``index,label`` first).
 
     :param path: The CSV file.
@@ -90,7 +92,9 @@ def read_labels_csv(path: str | os.PathLike, valid_indices: Iterable[int] | None
             except ValueError:
                 label = -1
             if not 0 <= label < nb_classes:
-                raise LabelsFileError(f"{where}: label must be an integer in [0, {nb_classes - 1}] or '{SKIP}'; got {label_text!r}")
+                raise LabelsFileError(
+                    f"{where}: label must be an integer in [0, {nb_classes - 1}] or '{SKIP}'; got {label_text!r}"
+                )
             labels[index] = label
     return labels
 
@@ -129,10 +133,11 @@ def proxy_labels(
     from artx.evaluation import predict_labels
     from artx.model_cache import train_cached
     from artx.models import to_art_classifier
-
     from artx.training import TrainingSpec
 
-    trained = train_cached(TrainingSpec(arch, epochs=epochs), x_pool, y_pool, seed=seed, device=device, progress=progress)
+    trained = train_cached(
+        TrainingSpec(arch, epochs=epochs), x_pool, y_pool, seed=seed, device=device, progress=progress
+    )
     return predict_labels(to_art_classifier(trained.model, device=device), x_target)
 
 

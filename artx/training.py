@@ -22,8 +22,9 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,9 @@ class TrainingHistory:
         return dataclasses.asdict(self)
 
 
-def make_optimizer(name: str, parameters: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def make_optimizer(
+    name: str, parameters: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
     """Create an optimizer by name: ``adam``, ``sgd`` (momentum 0.9), ``rmsprop``, ``adabound``.
 
     ``weight_decay`` is the optimizers' classic (coupled) L2 term: λ·w added to each gradient,
@@ -168,17 +171,21 @@ class TrainingSpec:
         object.__setattr__(self, "model_params", dict(self.model_params))
         if self.trainable is not None:
             if isinstance(self.trainable, str) or not all(isinstance(n, str) for n in self.trainable):
-                raise TypeError(f"trainable must be a list of layer names, e.g. ['fc2'], or None; got {self.trainable!r}")
+                raise TypeError(
+                    f"trainable must be a list of layer names, e.g. ['fc2'], or None; got {self.trainable!r}"
+                )
             object.__setattr__(self, "trainable", tuple(self.trainable))
         if self.objective is not None and not isinstance(self.objective, Objective):
-            raise TypeError(f"objective must be an artx.training.Objective or None; got {type(self.objective).__name__}")
+            raise TypeError(
+                f"objective must be an artx.training.Objective or None; got {type(self.objective).__name__}"
+            )
 
     @property
     def resolved_lr(self) -> float:
         """The learning rate actually used."""
         return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
 
-    def replace(self, **changes: Any) -> "TrainingSpec":
+    def replace(self, **changes: Any) -> TrainingSpec:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -211,13 +218,21 @@ class TrainingSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """Every field as JSON (for results' configuration blocks)."""
-        return {**self.key_fields(), "lr": self.lr, "weight_decay": self.weight_decay,
-                "objective": None if self.objective is None else self.objective.key()}
+        return {
+            **self.key_fields(),
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "objective": None if self.objective is None else self.objective.key(),
+        }
 
     def describe(self) -> str:
         """One line for notes: ``paper-cnn, 2 epochs, adam (lr 0.001), batch 128``."""
-        parts = [f"{self.arch}" + (f" {self.model_params}" if self.model_params else ""), f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
-                 f"{self.optimizer} (lr {self.resolved_lr:g})", f"batch {self.batch_size}"]
+        parts = [
+            f"{self.arch}" + (f" {self.model_params}" if self.model_params else ""),
+            f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
+            f"{self.optimizer} (lr {self.resolved_lr:g})",
+            f"batch {self.batch_size}",
+        ]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
         if self.trainable is not None:
@@ -325,7 +340,9 @@ def train(
     previous_requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(mask[name])
-    opt = make_optimizer(spec.optimizer, [p for n, p in model.named_parameters() if mask[n]], spec.lr, spec.weight_decay)
+    opt = make_optimizer(
+        spec.optimizer, [p for n, p in model.named_parameters() if mask[n]], spec.lr, spec.weight_decay
+    )
     history = TrainingHistory()
     start_epoch = 0
     if checkpoint_path is not None:
@@ -342,7 +359,13 @@ def train(
                 order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch))).to(device)
                 total_loss, correct = 0.0, 0
                 batches = range(0, n, batch_size)
-                bar = tqdm(batches, desc=f"{spec.arch} epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=not progress or None)
+                bar = tqdm(
+                    batches,
+                    desc=f"{spec.arch} epoch {epoch + 1}/{epochs}",
+                    unit="batch",
+                    leave=False,
+                    disable=not progress or None,
+                )
                 for start in bar:
                     index = order[start : start + batch_size]
                     xb, yb = x_all[index], y_all[index]
@@ -355,7 +378,14 @@ def train(
                     correct += int((logits.detach().argmax(1) == truth).sum())
             history.loss.append(total_loss / n)
             history.accuracy.append(correct / n)
-            logger.info("%s epoch %d/%d: loss %.4f, train accuracy %.4f", spec.arch, epoch + 1, epochs, history.loss[-1], history.accuracy[-1])
+            logger.info(
+                "%s epoch %d/%d: loss %.4f, train accuracy %.4f",
+                spec.arch,
+                epoch + 1,
+                epochs,
+                history.loss[-1],
+                history.accuracy[-1],
+            )
             if on_epoch_end is not None:
                 # Before the checkpoint: a run killed in between redoes this epoch, and the
                 # callback with it, rather than skipping the callback.
@@ -376,8 +406,16 @@ def train(
     return history
 
 
-def _write_checkpoint(path: Path, tag: str, epoch: int, model: nn.Module, opt: torch.optim.Optimizer, history: TrainingHistory) -> None:
-    state = {"tag": tag, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(), "history": history.as_dict()}
+def _write_checkpoint(
+    path: Path, tag: str, epoch: int, model: nn.Module, opt: torch.optim.Optimizer, history: TrainingHistory
+) -> None:
+    state = {
+        "tag": tag,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "history": history.as_dict(),
+    }
     try:
         atomic.torch_save_sealed(state, path)
     except OSError as error:  # a checkpoint is an optimisation: losing it costs a restart, not the run
@@ -417,7 +455,9 @@ def _resume(path: Path, tag: str, model: nn.Module, opt: torch.optim.Optimizer, 
     except Exception as error:
         model.load_state_dict(initial_model)
         opt.load_state_dict(initial_optimizer)
-        logger.warning("ignoring checkpoint %s that does not fit this model/optimizer (%s); training from the start", path, error)
+        logger.warning(
+            "ignoring checkpoint %s that does not fit this model/optimizer (%s); training from the start", path, error
+        )
         return 0
     history.loss[:] = [float(v) for v in saved["loss"]]
     history.accuracy[:] = [float(v) for v in saved["accuracy"]]

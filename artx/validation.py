@@ -8,7 +8,7 @@ coerced silently: a float64 array is refused, not cast.
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,7 +47,10 @@ def check_images(
     if x.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one image; got shape {x.shape}")
     if x.shape[1] > 4 and x.shape[-1] in (1, 3, 4) and (channels is None or channels == x.shape[-1]):
-        raise ValueError(f"{name} must be NCHW images (N, C, H, W); got shape {x.shape}, which looks like NHWC: use x.transpose(0, 3, 1, 2)")
+        raise ValueError(
+            f"{name} must be NCHW images (N, C, H, W); got shape {x.shape}, which looks like NHWC: use "
+            "x.transpose(0, 3, 1, 2)"
+        )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{name} must have {channels} channel(s) (N, {channels}, H, W); got shape {x.shape}")
     if height_width is not None and tuple(x.shape[2:]) != tuple(height_width):
@@ -73,10 +76,14 @@ def check_images_for(estimator: object, x: object, name: str = "x") -> np.ndarra
     """
     shape = tuple(getattr(estimator, "input_shape", ()) or ())
     channels, height_width = (shape[0], tuple(shape[1:])) if len(shape) == 3 else (None, None)
-    return check_images(x, name, channels=channels, height_width=height_width, clip_values=getattr(estimator, "clip_values", None))
+    return check_images(
+        x, name, channels=channels, height_width=height_width, clip_values=getattr(estimator, "clip_values", None)
+    )
 
 
-def check_labels(y: object, name: str = "y", *, n_samples: int | None = None, nb_classes: int | None = None) -> np.ndarray:
+def check_labels(
+    y: object, name: str = "y", *, n_samples: int | None = None, nb_classes: int | None = None
+) -> np.ndarray:
     """Check integer class labels: 1-D integer numpy array with values in ``[0, nb_classes)``.
 
     :param y: The labels.
@@ -118,25 +125,41 @@ def class_indices(y: object, name: str = "y", *, nb_classes: int, n_samples: int
     :param n_samples: Required number of labels (the number of images), or None.
     """
     if not isinstance(y, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of class indices (N,) or one-hot rows (N, {nb_classes}); got {type(y).__name__}")
+        raise TypeError(
+            f"{name} must be a numpy array of class indices (N,) or one-hot rows (N, {nb_classes}); got "
+            f"{type(y).__name__}"
+        )
     if y.ndim == 2 and y.shape[1] == nb_classes and nb_classes > 1:
         if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
             raise TypeError(f"{name} one-hot rows must be numeric; got dtype {y.dtype}")
         values = y.astype(np.float64)
-        if not np.isfinite(values).all() or not np.isin(values, (0.0, 1.0)).all() or not (values.sum(axis=1) == 1).all():
+        if (
+            not np.isfinite(values).all()
+            or not np.isin(values, (0.0, 1.0)).all()
+            or not (values.sum(axis=1) == 1).all()
+        ):
             bad = int(np.flatnonzero(~(np.isin(values, (0.0, 1.0)).all(axis=1) & (values.sum(axis=1) == 1)))[0])
-            raise ValueError(f"{name} one-hot rows must hold exactly one 1 and zeros elsewhere; row {bad} is {values[bad].tolist()}")
+            raise ValueError(
+                f"{name} one-hot rows must hold exactly one 1 and zeros elsewhere; row {bad} is {values[bad].tolist()}"
+            )
         labels = values.argmax(axis=1).astype(np.int64)
     elif y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
         if not np.issubdtype(y.dtype, np.integer):
-            raise TypeError(f"{name} must hold integer class indices (or one-hot rows of width {nb_classes}); got dtype {y.dtype} with shape {y.shape}")
+            raise TypeError(
+                f"{name} must hold integer class indices (or one-hot rows of width {nb_classes}); got dtype {y.dtype} "
+                f"with shape {y.shape}"
+            )
         labels = y.reshape(-1).astype(np.int64)
     else:
-        raise ValueError(f"{name} must have shape (N,) or (N, 1) (class indices) or (N, {nb_classes}) (one-hot); got shape {y.shape}")
+        raise ValueError(
+            f"{name} must have shape (N,) or (N, 1) (class indices) or (N, {nb_classes}) (one-hot); got shape {y.shape}"
+        )
     if n_samples is not None and len(labels) != n_samples:
         raise ValueError(f"{name} must have one label per image ({n_samples}); got {len(labels)}")
     if len(labels) and (labels.min() < 0 or labels.max() >= nb_classes):
-        raise ValueError(f"{name} labels must lie in [0, {nb_classes - 1}]; got values in [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"{name} labels must lie in [0, {nb_classes - 1}]; got values in [{labels.min()}, {labels.max()}]"
+        )
     return labels
 
 
@@ -150,7 +173,10 @@ def check_seed(value: object, name: str = "seed") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int seed in [0, {MAX_SEED}]; got {_describe(value)}")
     if not 0 <= value <= MAX_SEED:
-        raise ValueError(f"{name} must be an int seed in [0, {MAX_SEED}] (2**31 - 1, what every seeded library here accepts); got {value}")
+        raise ValueError(
+            f"{name} must be an int seed in [0, {MAX_SEED}] (2**31 - 1, what every seeded library here accepts); got "
+            f"{value}"
+        )
     return int(value)
 
 

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     load_seconds = statistics.median(loads)
     ratio = train_seconds / load_seconds
     print(f"{args.arch} on {args.dataset} ({len(x)} images, {args.epochs} epoch(s)):")
-    print(f"  train+store {train_seconds:.2f} s; load from cache (median of {args.repeats}) {load_seconds * 1000:.1f} ms")
+    print(
+        f"  train+store {train_seconds:.2f} s; load from cache (median of {args.repeats}) {load_seconds * 1000:.1f} ms"
+    )
     print(f"  (load time includes hashing the {x.nbytes / 1e6:.0f} MB of training data for the cache key)")
     print(f"  speed-up {ratio:.0f}x (target >= {TARGET:.0f}x): {'PASS' if ratio >= TARGET else 'FAIL'}")
     return 0

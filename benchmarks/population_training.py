@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     warm_up = spec.replace(epochs=1)
     # warm-up (lazy initialisation, allocator) so that the first timed path is not penalised
     train(build_model(args.arch, seed=0), np.ascontiguousarray(stacked[0, :256]), y[:256], warm_up, progress=False)
-    pixels = tuple(np.repeat(a[:, None], len(x), axis=1) for a in (rows, cols, np.ones(args.population, dtype=np.float32)))
-    train_population(warm_up, x[:256], y[:256], init_seeds=list(range(args.population)), pixels=tuple(a[:, :256] for a in pixels))
+    pixels = tuple(
+        np.repeat(a[:, None], len(x), axis=1) for a in (rows, cols, np.ones(args.population, dtype=np.float32))
+    )
+    train_population(
+        warm_up, x[:256], y[:256], init_seeds=list(range(args.population)), pixels=tuple(a[:, :256] for a in pixels)
+    )
 
     def fastest(run) -> float:
         """Best of ``--repeats`` wall times: the least disturbed by other processes."""
@@ -83,12 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     together = fastest(lambda: train_population(spec, x, y, init_seeds=list(range(args.population)), pixels=pixels))
 
     ratio = sequential_train / together
-    print(f"{args.population} x {args.arch}, {len(x)} images, {args.epochs} epoch(s), batch {args.batch_size}, torch threads {torch.get_num_threads()}, best of {args.repeats}:")
+    print(
+        f"{args.population} x {args.arch}, {len(x)} images, {args.epochs} epoch(s), batch {args.batch_size}, torch "
+        f"threads {torch.get_num_threads()}, best of {args.repeats}:"
+    )
     print(f"  (1) sequential, artx.training.train:           {sequential_train:.2f} s")
     print(f"  (2) sequential, train_population of one:       {sequential_population:.2f} s")
     print(f"  (3) together, per-member copies (vmap):        {together_copies:.2f} s")
     print(f"  (4) together, pixels= (shared images):         {together:.2f} s")
-    print(f"  ratios (2)/(3) {sequential_population / together_copies:.1f}x (vmap batching alone), (1)/(3) {sequential_train / together_copies:.1f}x")
+    print(
+        f"  ratios (2)/(3) {sequential_population / together_copies:.1f}x (vmap batching alone), (1)/(3) "
+        f"{sequential_train / together_copies:.1f}x"
+    )
     print(f"  speed-up (1)/(4) {ratio:.1f}x (target >= {TARGET:.0f}x): {'PASS' if ratio >= TARGET else 'FAIL'}")
     return 0
 

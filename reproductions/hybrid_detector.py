@@ -32,7 +32,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,7 +53,11 @@ ATTACKS = ("FGSM", "BIM-A", "BIM-B", "JSMA")
 PAPER_ATTACKS = ("FGSM", "BIM-A", "JSMA")
 DETECTORS = ("hybrid-uncertainty", "uncertainty-only", "crop-only")
 #: Calibration variants per detector: on the validation split (ours) and on the test mix (the paper's practice).
-VARIANTS = {"hybrid-uncertainty": ("validation", "test-tuned"), "uncertainty-only": ("validation", "test-tuned"), "crop-only": ("validation",)}
+VARIANTS = {
+    "hybrid-uncertainty": ("validation", "test-tuned"),
+    "uncertainty-only": ("validation", "test-tuned"),
+    "crop-only": ("validation",),
+}
 VARIANT_LABELS = {"validation": "calibrated on validation", "test-tuned": "test-tuned (paper)"}
 #: Wang & Zhang's values (the paper reproduced); the original paper's in ORIGINAL.
 WANG_ZHANG = {
@@ -69,7 +74,11 @@ TABLE1 = "Table 1: undefended accuracy (%) on the test mix (50% clean, 50% adver
 TABLE2 = "Table 2: detection on the test mix (counts; adversarial = positive) and detection accuracy (%)"
 TABLE3 = "Table 3: images the detector declares clean, classified by its provisional label"
 TABLE_AUC = "ROC-AUC of the MC-dropout uncertainty as an adversarial score (test mix)"
-TABLE_ADAPTIVE = "Beyond the paper: adaptive attacker (detector-aware PGD) vs BIM-A and BIM-B on the same source images, detectors calibrated on BIM-A"
+TABLE_ADAPTIVE = (
+    "Beyond the paper: adaptive attacker (detector-aware PGD) vs BIM-A and BIM-B on the same source images, "
+    "detectors calibrated on BIM-A"
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class HybridSettings(Settings):
@@ -83,24 +92,49 @@ class HybridSettings(Settings):
     optimizer: str = "adam"
     batch_size: int = 128
     selection_seed: int = 0
-    attacks: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {
-        "FGSM": {"name": "fgsm", "params": {"eps": 0.3, "batch_size": 256}},
-        "BIM-A": {"name": "bim-early-stop", "params": {"eps": 0.3, "eps_step": 0.01, "max_iter": 100, "batch_size": 256}},
-        "BIM-B": {"name": "bim", "params": {"eps": 0.3, "eps_step": 0.01, "max_iter": 100, "batch_size": 256, "verbose": False}},
-        "JSMA": {"name": "jsma", "params": {"theta": 1.0, "gamma": 0.1, "batch_size": 256, "verbose": False}},
-    })
-    detector_params: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"n_passes": 50, "agreement": 4, "crop_fraction": 0.93})
-    adaptive_params: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {
-        "eps": 0.3, "eps_step": 0.01, "max_iter": 100, "n_samples": 10, "uncertainty_weight": 10.0, "crop_weight": 1.0,
-    })
+    attacks: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {
+            "FGSM": {"name": "fgsm", "params": {"eps": 0.3, "batch_size": 256}},
+            "BIM-A": {
+                "name": "bim-early-stop",
+                "params": {"eps": 0.3, "eps_step": 0.01, "max_iter": 100, "batch_size": 256},
+            },
+            "BIM-B": {
+                "name": "bim",
+                "params": {"eps": 0.3, "eps_step": 0.01, "max_iter": 100, "batch_size": 256, "verbose": False},
+            },
+            "JSMA": {"name": "jsma", "params": {"theta": 1.0, "gamma": 0.1, "batch_size": 256, "verbose": False}},
+        }
+    )
+    detector_params: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"n_passes": 50, "agreement": 4, "crop_fraction": 0.93}
+    )
+    adaptive_params: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {
+            "eps": 0.3,
+            "eps_step": 0.01,
+            "max_iter": 100,
+            "n_samples": 10,
+            "uncertainty_weight": 10.0,
+            "crop_weight": 1.0,
+        }
+    )
 
     @property
     def spec(self) -> TrainingSpec:
-        return TrainingSpec(self.arch, epochs=self.epochs, optimizer=self.optimizer, batch_size=self.batch_size, model_params={"dropout": self.dropout})
+        return TrainingSpec(
+            self.arch,
+            epochs=self.epochs,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            model_params={"dropout": self.dropout},
+        )
 
 
 QUICK = HybridSettings(epochs=30, validation_count=500, mix_adversarial=500, adaptive_images=100, adaptive_max_iter=50)
-PAPER = HybridSettings(epochs=20, validation_count=5000, mix_adversarial=5000, adaptive_images=1000, adaptive_max_iter=100)
+PAPER = HybridSettings(
+    epochs=20, validation_count=5000, mix_adversarial=5000, adaptive_images=1000, adaptive_max_iter=100
+)
 
 
 def mix_split(correct: np.ndarray, n_adversarial: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +154,8 @@ class HybridDetectorReproduction(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset: 3,500 training / 500 validation / 1,000 test images (mix 500 + 500); numbers differ from the paper's (60,000 training images)",
+            "embedded 5k MNIST subset: 3,500 training / 500 validation / 1,000 test images (mix 500 + 500); numbers "
+            "differ from the paper's (60,000 training images)",
             seeds=1,
             settings=QUICK,
         ),
@@ -137,7 +172,9 @@ class HybridDetectorReproduction(Reproduction):
         s = context.settings
         x_train, y_train = context.load("train")
         x_test, y_test = context.load("test")
-        validation, fitting = disjoint_subsets(len(x_train), [s.validation_count, len(x_train) - s.validation_count], seed=s.selection_seed)
+        validation, fitting = disjoint_subsets(
+            len(x_train), [s.validation_count, len(x_train) - s.validation_count], seed=s.selection_seed
+        )
         x_val, y_val = x_train[validation], y_train[validation]
         x_fit, y_fit = x_train[fitting], y_train[fitting]
         n_val_adversarial = len(x_val) // 2
@@ -147,44 +184,79 @@ class HybridDetectorReproduction(Reproduction):
             classifier = context.classifier(trained.model)
             clean_accuracy = float(np.mean(predict_labels(classifier, x_test) == y_test))
             collected.setdefault("clean", []).append(100 * clean_accuracy)
-            test_clean, test_sources = mix_split(predict_labels(classifier, x_test) == y_test, s.mix_adversarial, seed=s.selection_seed * 1000 + seed)
-            val_clean, val_sources = mix_split(predict_labels(classifier, x_val) == y_val, n_val_adversarial, seed=s.selection_seed * 1000 + seed + 1)
+            test_clean, test_sources = mix_split(
+                predict_labels(classifier, x_test) == y_test, s.mix_adversarial, seed=s.selection_seed * 1000 + seed
+            )
+            val_clean, val_sources = mix_split(
+                predict_labels(classifier, x_val) == y_val, n_val_adversarial, seed=s.selection_seed * 1000 + seed + 1
+            )
             bim_detectors: dict[str, Any] = {}
             bim_adversarial: dict[str, np.ndarray] = {}
             for attack in ATTACKS:
-                with context.stage(f"attack {attack} (test and calibration mixes) seed {seed}", timing=f"attack {attack}"):
-                    x_adv_test = self._craft(s, classifier, attack, x_test[test_sources], y_test[test_sources], seed, context.nb_classes)
-                    x_adv_val = self._craft(s, classifier, attack, x_val[val_sources], y_val[val_sources], seed + 1, context.nb_classes)
+                with context.stage(
+                    f"attack {attack} (test and calibration mixes) seed {seed}", timing=f"attack {attack}"
+                ):
+                    x_adv_test = self._craft(
+                        s, classifier, attack, x_test[test_sources], y_test[test_sources], seed, context.nb_classes
+                    )
+                    x_adv_val = self._craft(
+                        s, classifier, attack, x_val[val_sources], y_val[val_sources], seed + 1, context.nb_classes
+                    )
                 test_mix = _mix(x_test, y_test, test_clean, test_sources, x_adv_test)
                 val_mix = _mix(x_val, y_val, val_clean, val_sources, x_adv_val)
-                collected.setdefault(("undefended", attack), []).append(100 * float(np.mean(predict_labels(classifier, test_mix[0]) == test_mix[1])))
+                collected.setdefault(("undefended", attack), []).append(
+                    100 * float(np.mean(predict_labels(classifier, test_mix[0]) == test_mix[1]))
+                )
                 with context.stage(f"detectors on {attack} seed {seed}", timing="detectors"):
-                    fitted = self._evaluate_detectors(s, classifier, attack, test_mix, val_mix, seed, collected, histogram=seed == context.seeds[0])
+                    fitted = self._evaluate_detectors(
+                        s, classifier, attack, test_mix, val_mix, seed, collected, histogram=seed == context.seeds[0]
+                    )
                 if attack == "BIM-A":
                     bim_detectors = fitted
                 if attack.startswith("BIM"):
                     bim_adversarial[attack] = x_adv_test
             with context.stage(f"adaptive attacker seed {seed}", timing="adaptive attacker"):
-                self._adaptive(s, classifier, bim_detectors, x_test, y_test, test_clean, test_sources, bim_adversarial, seed, collected)
+                self._adaptive(
+                    s,
+                    classifier,
+                    bim_detectors,
+                    x_test,
+                    y_test,
+                    test_clean,
+                    test_sources,
+                    bim_adversarial,
+                    seed,
+                    collected,
+                )
         self._report(context, results, collected)
 
     # ------------------------------------------------------------------------------------------
 
-    def _craft(self, s, classifier, attack: str, x: np.ndarray, y: np.ndarray, seed: int, nb_classes: int) -> np.ndarray:
+    def _craft(
+        self, s, classifier, attack: str, x: np.ndarray, y: np.ndarray, seed: int, nb_classes: int
+    ) -> np.ndarray:
         spec = s.attacks[attack]
         labels: Any = "true"
         if spec["name"] == "jsma":  # targeted: a random class other than the true one (seeded)
             labels = (y + np.random.default_rng(seed).integers(1, nb_classes, size=len(y))) % nb_classes
         return evaluate_attack(classifier, x, y, spec["name"], spec["params"], attack_labels=labels).x_adv
 
-    def _evaluate_detectors(self, s, classifier, attack, test_mix, val_mix, seed, collected, histogram: bool) -> dict[str, Any]:
+    def _evaluate_detectors(
+        self, s, classifier, attack, test_mix, val_mix, seed, collected, histogram: bool
+    ) -> dict[str, Any]:
         from sklearn.metrics import roc_auc_score
 
         x_mix, y_mix, is_adversarial = test_mix
         fitted_on_validation = {}
         for detector_name in DETECTORS:
             for variant in VARIANTS[detector_name]:
-                detector = registry.create("detector", detector_name, classifier, **_detector_params(s, detector_name), **({"seed": seed} if detector_name != "crop-only" else {}))
+                detector = registry.create(
+                    "detector",
+                    detector_name,
+                    classifier,
+                    **_detector_params(s, detector_name),
+                    **({"seed": seed} if detector_name != "crop-only" else {}),
+                )
                 calibration = val_mix if variant == "validation" else test_mix
                 detector.fit(calibration[0], calibration[2])
                 report, flagged = detector.detect(x_mix)
@@ -194,38 +266,70 @@ class HybridDetectorReproduction(Reproduction):
                     if getattr(detector, "calibration", None):
                         collected.setdefault(("calibration", attack, detector_name), []).append(detector.calibration)
                 if detector_name == "uncertainty-only" and variant == "validation":
-                    collected.setdefault(("auc", attack), []).append(float(roc_auc_score(is_adversarial, report["uncertainty"])))
+                    collected.setdefault(("auc", attack), []).append(
+                        float(roc_auc_score(is_adversarial, report["uncertainty"]))
+                    )
                     collected[("auc n", attack)] = (int(is_adversarial.sum()), int((~is_adversarial).sum()))
                     if histogram:
-                        collected[("histogram", attack)] = (report["uncertainty"][~is_adversarial], report["uncertainty"][is_adversarial])
+                        collected[("histogram", attack)] = (
+                            report["uncertainty"][~is_adversarial],
+                            report["uncertainty"][is_adversarial],
+                        )
         return fitted_on_validation
 
-    def _adaptive(self, s, classifier, detectors, x_test, y_test, test_clean, test_sources, bim_adversarial, seed, collected) -> None:
+    def _adaptive(
+        self, s, classifier, detectors, x_test, y_test, test_clean, test_sources, bim_adversarial, seed, collected
+    ) -> None:
         n = min(s.adaptive_images, len(test_sources), len(test_clean))
         picked = np.sort(np.random.default_rng(seed).choice(len(test_sources), size=n, replace=False))
         sources = test_sources[picked]
-        params = {**s.adaptive_params, "max_iter": s.adaptive_max_iter, "crop_fraction": s.detector_params["crop_fraction"], "seed": seed}
+        params = {
+            **s.adaptive_params,
+            "max_iter": s.adaptive_max_iter,
+            "crop_fraction": s.detector_params["crop_fraction"],
+            "seed": seed,
+        }
         adaptive = registry.create("evasion", "detector-aware-pgd", classifier, **params).generate(x_test[sources])
         clean = test_clean[:n]
-        attackers = [(f"{name} (non-adaptive)", x_adv[picked]) for name, x_adv in bim_adversarial.items()] + [("detector-aware PGD (adaptive)", adaptive)]
+        attackers = [(f"{name} (non-adaptive)", x_adv[picked]) for name, x_adv in bim_adversarial.items()] + [
+            ("detector-aware PGD (adaptive)", adaptive)
+        ]
         for label, x_adv in attackers:
             x_mix = np.concatenate([x_test[clean], x_adv])
             y_mix = np.concatenate([y_test[clean], y_test[sources]])
             is_adversarial = np.r_[np.zeros(n, bool), np.ones(n, bool)]
-            collected.setdefault(("adaptive", label, "undefended accuracy on the mix (%)"), []).append(100 * float(np.mean(predict_labels(classifier, x_mix) == y_mix)))
+            collected.setdefault(("adaptive", label, "undefended accuracy on the mix (%)"), []).append(
+                100 * float(np.mean(predict_labels(classifier, x_mix) == y_mix))
+            )
             for detector_name, detector in detectors.items():
                 report, flagged = detector.detect(x_mix)
-                collected.setdefault(("adaptive", label, f"{detector_name}: detection accuracy (%)"), []).append(100 * float(np.mean(flagged == is_adversarial)))
+                collected.setdefault(("adaptive", label, f"{detector_name}: detection accuracy (%)"), []).append(
+                    100 * float(np.mean(flagged == is_adversarial))
+                )
                 evaded = ~flagged[n:] & (report["provisional_label"][n:] != y_mix[n:])
-                collected.setdefault(("adaptive", label, f"{detector_name}: adversarial images passed and misclassified (%)"), []).append(100 * float(np.mean(evaded)))
+                collected.setdefault(
+                    ("adaptive", label, f"{detector_name}: adversarial images passed and misclassified (%)"), []
+                ).append(100 * float(np.mean(evaded)))
         collected.setdefault(("adaptive", "images"), []).append(n)
 
     # ------------------------------------------------------------------------------------------
 
     def _report(self, context: RunContext, results: ResultsWriter, collected: dict[str, Any]) -> None:
-        results.add_cell("Clean test accuracy (%) of lenet5-dropout (dropout off)", "lenet5-dropout", "clean", collected["clean"], paper=98.0)
+        results.add_cell(
+            "Clean test accuracy (%) of lenet5-dropout (dropout off)",
+            "lenet5-dropout",
+            "clean",
+            collected["clean"],
+            paper=98.0,
+        )
         for attack in ATTACKS:
-            results.add_cell(TABLE1, attack, "undefended accuracy (%)", collected[("undefended", attack)], paper=WANG_ZHANG["undefended"].get(attack))
+            results.add_cell(
+                TABLE1,
+                attack,
+                "undefended accuracy (%)",
+                collected[("undefended", attack)],
+                paper=WANG_ZHANG["undefended"].get(attack),
+            )
             results.add_cell(TABLE_AUC, attack, "ROC-AUC", collected[("auc", attack)], digits=3)
         detection: dict[tuple[str, str, str], MeanStd] = {}
         kept_accuracy: dict[tuple[str, str, str], MeanStd] = {}
@@ -238,18 +342,50 @@ class HybridDetectorReproduction(Reproduction):
                     for column in ("FN", "FP", "TN", "TP"):
                         results.add_cell(TABLE2, row, column, [r[column] for r in rows], digits=0)
                     detection[(attack, detector_name, variant)] = MeanStd(tuple(r["accuracy"] for r in rows))
-                    results.add_cell(TABLE2, row, "detection accuracy (%)", detection[(attack, detector_name, variant)], paper=WANG_ZHANG["detection"].get(attack) if hybrid else None)
-                    for column in ("clean · correct", "clean · incorrect", "adversarial · correct", "adversarial · incorrect"):
+                    results.add_cell(
+                        TABLE2,
+                        row,
+                        "detection accuracy (%)",
+                        detection[(attack, detector_name, variant)],
+                        paper=WANG_ZHANG["detection"].get(attack) if hybrid else None,
+                    )
+                    for column in (
+                        "clean · correct",
+                        "clean · incorrect",
+                        "adversarial · correct",
+                        "adversarial · incorrect",
+                    ):
                         results.add_cell(TABLE3, row, column, [r[column] for r in rows], digits=0)
                     kept_accuracy[(attack, detector_name, variant)] = MeanStd(tuple(r["kept accuracy"] for r in rows))
-                    results.add_cell(TABLE3, row, "accuracy of kept images (%)", kept_accuracy[(attack, detector_name, variant)], paper=WANG_ZHANG["kept"].get(attack) if hybrid else None)
-        adaptive_rows = list(dict.fromkeys(k[1] for k in collected if isinstance(k, tuple) and k[0] == "adaptive" and len(k) == 3))
+                    results.add_cell(
+                        TABLE3,
+                        row,
+                        "accuracy of kept images (%)",
+                        kept_accuracy[(attack, detector_name, variant)],
+                        paper=WANG_ZHANG["kept"].get(attack) if hybrid else None,
+                    )
+        adaptive_rows = list(
+            dict.fromkeys(k[1] for k in collected if isinstance(k, tuple) and k[0] == "adaptive" and len(k) == 3)
+        )
         for row in adaptive_rows:
-            results.add_cell(TABLE_ADAPTIVE, row, "undefended accuracy on the mix (%)", collected[("adaptive", row, "undefended accuracy on the mix (%)")])
+            results.add_cell(
+                TABLE_ADAPTIVE,
+                row,
+                "undefended accuracy on the mix (%)",
+                collected[("adaptive", row, "undefended accuracy on the mix (%)")],
+            )
             for detector_name in DETECTORS:
                 for measure in ("detection accuracy (%)", "adversarial images passed and misclassified (%)"):
-                    results.add_cell(TABLE_ADAPTIVE, row, f"{detector_name}: {measure}", collected[("adaptive", row, f"{detector_name}: {measure}")])
-        results.add_metric("calibration", {f"{k[1]} · {k[2]}": v for k, v in collected.items() if isinstance(k, tuple) and k[0] == "calibration"})
+                    results.add_cell(
+                        TABLE_ADAPTIVE,
+                        row,
+                        f"{detector_name}: {measure}",
+                        collected[("adaptive", row, f"{detector_name}: {measure}")],
+                    )
+        results.add_metric(
+            "calibration",
+            {f"{k[1]} · {k[2]}": v for k, v in collected.items() if isinstance(k, tuple) and k[0] == "calibration"},
+        )
         results.add_metric("adaptive_images_per_seed", collected[("adaptive", "images")])
         self._histograms(results, collected)
         self._claims(context, results, detection, kept_accuracy, collected)
@@ -283,7 +419,13 @@ class HybridDetectorReproduction(Reproduction):
             hybrid = detection[(attack, "hybrid-uncertainty", "validation")]
             baselines = {name: detection[(attack, name, "validation")] for name in ("uncertainty-only", "crop-only")}
             decisions = [
-                claims.greater(claims.compare(values((attack, "hybrid-uncertainty", "validation")), values((attack, name, "validation")), n=n_mix))
+                claims.greater(
+                    claims.compare(
+                        values((attack, "hybrid-uncertainty", "validation")),
+                        values((attack, name, "validation")),
+                        n=n_mix,
+                    )
+                )
                 for name in baselines
             ]
             results.add_claim(
@@ -291,32 +433,47 @@ class HybridDetectorReproduction(Reproduction):
                 claims.all_of(decisions),
                 f"hybrid {hybrid.format()}% vs {', '.join(f'{n} {b.format()}%' for n, b in baselines.items())}",
             )
-        detection_decisions = [claims.at_least(estimate((a, "hybrid-uncertainty", "validation")), WANG_ZHANG["detection"][a]) for a in PAPER_ATTACKS]
+        detection_decisions = [
+            claims.at_least(estimate((a, "hybrid-uncertainty", "validation")), WANG_ZHANG["detection"][a])
+            for a in PAPER_ATTACKS
+        ]
         results.add_claim(
             "the hybrid detector reaches the paper's detection accuracy: FGSM 92.9%, BIM 96.5%, JSMA 98.2%",
             claims.at_scale(claims.all_of(detection_decisions), context.paper_scale),
             ", ".join(f"{a} {detection[(a, 'hybrid-uncertainty', 'validation')].format()}%" for a in PAPER_ATTACKS),
         )
         kept_decisions = [
-            claims.at_least(estimate((a, "hybrid-uncertainty", "validation"), "kept accuracy", "n kept"), WANG_ZHANG["kept"][a]) for a in PAPER_ATTACKS
+            claims.at_least(
+                estimate((a, "hybrid-uncertainty", "validation"), "kept accuracy", "n kept"), WANG_ZHANG["kept"][a]
+            )
+            for a in PAPER_ATTACKS
         ]
         results.add_claim(
-            "images the hybrid detector keeps are classified as accurately as in the paper: FGSM 96.1%, BIM 99.4%, JSMA 99.8%",
+            "images the hybrid detector keeps are classified as accurately as in the paper: FGSM 96.1%, BIM 99.4%, "
+            "JSMA 99.8%",
             claims.at_scale(claims.all_of(kept_decisions), context.paper_scale),
             ", ".join(f"{a} {kept_accuracy[(a, 'hybrid-uncertainty', 'validation')].format()}%" for a in PAPER_ATTACKS),
         )
         auc_decisions = [claims.greater(_auc_above_chance(collected, attack)) for attack in PAPER_ATTACKS]
         aucs = {attack: MeanStd(tuple(collected[("auc", attack)])) for attack in PAPER_ATTACKS}
         results.add_claim(
-            "adversarial images have higher MC-dropout uncertainty than clean ones (ROC-AUC above 0.5 for FGSM, BIM-A and JSMA)",
+            "adversarial images have higher MC-dropout uncertainty than clean ones (ROC-AUC above 0.5 for FGSM, "
+            "BIM-A and JSMA)",
             claims.all_of(auc_decisions),
             ", ".join(f"{a} {v.format(3)}" for a, v in aucs.items()),
         )
         bim_b = detection[("BIM-B", "hybrid-uncertainty", "validation")]
         results.add_claim(
-            "beyond the paper: the hybrid detector keeps the paper's BIM detection accuracy (96.5%) when BIM simply runs all its steps (BIM-B)",
-            claims.at_scale(claims.at_least(estimate(("BIM-B", "hybrid-uncertainty", "validation")), WANG_ZHANG["detection"]["BIM-A"]), context.paper_scale),
-            f"BIM-B {bim_b.format()}% vs BIM-A {detection[('BIM-A', 'hybrid-uncertainty', 'validation')].format()}% (ROC-AUC of the uncertainty: BIM-B {MeanStd(tuple(collected[('auc', 'BIM-B')])).format(3)})",
+            "beyond the paper: the hybrid detector keeps the paper's BIM detection accuracy (96.5%) when BIM simply "
+            "runs all its steps (BIM-B)",
+            claims.at_scale(
+                claims.at_least(
+                    estimate(("BIM-B", "hybrid-uncertainty", "validation")), WANG_ZHANG["detection"]["BIM-A"]
+                ),
+                context.paper_scale,
+            ),
+            f"BIM-B {bim_b.format()}% vs BIM-A {detection[('BIM-A', 'hybrid-uncertainty', 'validation')].format()}% "
+            f"(ROC-AUC of the uncertainty: BIM-B {MeanStd(tuple(collected[('auc', 'BIM-B')])).format(3)})",
         )
         key = "hybrid-uncertainty: detection accuracy (%)"
         non_adaptive = MeanStd(tuple(collected[("adaptive", "BIM-A (non-adaptive)", key)]))
@@ -324,35 +481,53 @@ class HybridDetectorReproduction(Reproduction):
         adaptive = MeanStd(tuple(adaptive_values))
         n_adaptive = 2 * collected[("adaptive", "images")][0]
         results.add_claim(
-            "beyond the paper: the hybrid detector keeps the paper's BIM detection accuracy (96.5%) against an adaptive attacker who knows it",
-            claims.at_scale(claims.at_least(Estimate.measure(adaptive_values, n=n_adaptive), WANG_ZHANG["detection"]["BIM-A"]), context.paper_scale),
+            "beyond the paper: the hybrid detector keeps the paper's BIM detection accuracy (96.5%) against an "
+            "adaptive attacker who knows it",
+            claims.at_scale(
+                claims.at_least(Estimate.measure(adaptive_values, n=n_adaptive), WANG_ZHANG["detection"]["BIM-A"]),
+                context.paper_scale,
+            ),
             f"detector-aware PGD {adaptive.format()}% vs BIM-A {non_adaptive.format()}% on the same images",
         )
 
     def _notes(self, context, results, detection, collected) -> None:
         s = context.settings
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
-        results.add_note("Paper values are Wang & Zhang's reproduction; the original paper (Alshemali et al. 2019) reports " + "; ".join(f"{table} " + ", ".join(f"{a} {v}" for a, v in values.items()) for table, values in ORIGINAL.items()) + " (undefended / detection accuracy / kept accuracy, %).")
+        results.add_note(
+            "Paper values are Wang & Zhang's reproduction; the original paper (Alshemali et al. 2019) reports "
+            + "; ".join(
+                f"{table} " + ", ".join(f"{a} {v}" for a, v in values.items()) for table, values in ORIGINAL.items()
+            )
+            + " (undefended / detection accuracy / kept accuracy, %)."
+        )
         results.add_note(
             "Attacks (dropout off, true labels for FGSM/BIM): "
             + "; ".join(f"{name}: {spec['name']} {spec['params']}" for name, spec in s.attacks.items())
-            + ". JSMA targets a random class other than the true one. Only test images the undefended model classifies correctly are attacked; the rest of the test set is the clean half, so the mix is the whole test set."
+            + ". JSMA targets a random class other than the true one. Only test images the undefended model "
+            "classifies correctly are attacked; the rest of the test set is the clean half, so the mix is the whole "
+            "test set."
         )
         results.add_note(
-            f"Detectors: N = {s.detector_params['n_passes']} dropout passes (only dropout active), crop vote clean iff ≥ C = {s.detector_params['agreement']} of 5 crops "
-            f"(side {s.detector_params['crop_fraction']} of the image, resized back) agree with the provisional class (the paper's 'counter > C' read as '≥ C', see the plugin). "
-            "Thresholds: information gain (entropy decision tree on the uncertainty), then an exhaustive accuracy search; 'calibrated on validation' uses a calibration mix from the held-out validation split, "
-            "'test-tuned (paper)' fits on the test mix itself, as the paper did, and is optimistic. crop-only has no thresholds (C is fixed), so its one row serves both."
+            f"Detectors: N = {s.detector_params['n_passes']} dropout passes (only dropout active), crop vote clean "
+            f"iff ≥ C = {s.detector_params['agreement']} of 5 crops (side {s.detector_params['crop_fraction']} of the "
+            "image, resized back) agree with the provisional class (the paper's 'counter > C' read as '≥ C', see the "
+            "plugin). Thresholds: information gain (entropy decision tree on the uncertainty), then an exhaustive "
+            "accuracy search; 'calibrated on validation' uses a calibration mix from the held-out validation split, "
+            "'test-tuned (paper)' fits on the test mix itself, as the paper did, and is optimistic. crop-only has no "
+            "thresholds (C is fixed), so its one row serves both."
         )
         results.add_note(
-            "Table 3 columns count the images the detector declares clean: clean/adversarial by ground truth, correct/incorrect by the detector's provisional label "
-            "(MC mean logits for hybrid and uncertainty-only, the plain prediction for crop-only); 'accuracy of kept images' = correct / kept."
+            "Table 3 columns count the images the detector declares clean: clean/adversarial by ground truth, "
+            "correct/incorrect by the detector's provisional label (MC mean logits for hybrid and uncertainty-only, "
+            "the plain prediction for crop-only); 'accuracy of kept images' = correct / kept."
         )
         adaptive = s.adaptive_params
         results.add_note(
-            f"Adaptive attacker (detector-aware-pgd plugin): L∞ PGD ε = {adaptive['eps']}, step {adaptive['eps_step']}, {s.adaptive_max_iter} steps, "
-            f"{adaptive['n_samples']} dropout masks per step, loss = CE to the most likely wrong class (mean MC logits) + {adaptive['crop_weight']} × CE of the five crops + "
-            f"{adaptive['uncertainty_weight']} × uncertainty; on {s.adaptive_images} test sources per seed (plus as many clean images), against the detectors calibrated on BIM-A's calibration mix."
+            f"Adaptive attacker (detector-aware-pgd plugin): L∞ PGD ε = {adaptive['eps']}, step "
+            f"{adaptive['eps_step']}, {s.adaptive_max_iter} steps, {adaptive['n_samples']} dropout masks per step, "
+            f"loss = CE to the most likely wrong class (mean MC logits) + {adaptive['crop_weight']} × CE of the five "
+            f"crops + {adaptive['uncertainty_weight']} × uncertainty; on {s.adaptive_images} test sources per seed "
+            "(plus as many clean images), against the detectors calibrated on BIM-A's calibration mix."
         )
         gaps = []
         for attack in PAPER_ATTACKS:
@@ -366,7 +541,11 @@ class HybridDetectorReproduction(Reproduction):
             missed = sum(r["FN"] for r in rows)
             below = sum(r["FN below L"] for r in rows)
             false_alarms = sum(r["FP"] for r in rows)
-            reasons.append(f"{attack}: {missed} missed adversarial images over the seeds, {below} of them below L (confidently misclassified, invisible to the uncertainty) and {missed - below} passed the crop vote; {false_alarms} clean images flagged")
+            reasons.append(
+                f"{attack}: {missed} missed adversarial images over the seeds, {below} of them below L (confidently "
+                f"misclassified, invisible to the uncertainty) and {missed - below} passed the crop vote; "
+                f"{false_alarms} clean images flagged"
+            )
         results.add_note("Where the hybrid detector (calibrated on validation) errs — " + "; ".join(reasons) + ".")
 
 

@@ -33,8 +33,9 @@ import dataclasses
 import hashlib
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -64,13 +65,18 @@ PAPER_TABLE2 = {
 PAPER_KEPT = (4736, 5000)
 TABLE2 = "Table 2: accuracy (%) on the unchanged MNIST test set"
 
+
 @dataclasses.dataclass(frozen=True)
 class MinimalDatasetSettings(Settings):
-    mnist_epochs: Mapping[str, int] = dataclasses.field(metadata={"doc": "epochs on MNIST per architecture, as model-zoo's preset (shared cache)"})
+    mnist_epochs: Mapping[str, int] = dataclasses.field(
+        metadata={"doc": "epochs on MNIST per architecture, as model-zoo's preset (shared cache)"}
+    )
     modified_count: int = dataclasses.field(metadata={"doc": "training images distorted (the paper: 5,000)"})
     proxy_count: int = dataclasses.field(metadata={"doc": "other training images the proxy labeller learns from"})
     proxy_epochs: int = dataclasses.field(metadata={"doc": "proxy labeller epochs"})
-    modified_epochs: Mapping[str, int] = dataclasses.field(metadata={"doc": "epochs on Modified MNIST per architecture"})
+    modified_epochs: Mapping[str, int] = dataclasses.field(
+        metadata={"doc": "epochs on Modified MNIST per architecture"}
+    )
     cw_images: int = dataclasses.field(metadata={"doc": "test images attacked with CW"})
     jsma_images: int = dataclasses.field(metadata={"doc": "test images of Figure 3"})
     adaptive_cw_seeds: int = dataclasses.field(default=1, metadata={"doc": "seeds with CW against the defended model"})
@@ -78,18 +84,30 @@ class MinimalDatasetSettings(Settings):
     optimizer: str = "adam"
     batch_size: int = 128
     selection_seed: int = 0
-    fgsm_eps: float = dataclasses.field(default=0.3, metadata={"doc": "FGSM L∞ budget of Table 2 (the paper gives none)"})
+    fgsm_eps: float = dataclasses.field(
+        default=0.3, metadata={"doc": "FGSM L∞ budget of Table 2 (the paper gives none)"}
+    )
     fgsm_sweep: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
     cw_params: Mapping[str, Any] = dataclasses.field(
-        default_factory=lambda: {"confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 10, "max_iter": 10, "initial_const": 0.01},
+        default_factory=lambda: {
+            "confidence": 0.0,
+            "learning_rate": 0.01,
+            "binary_search_steps": 10,
+            "max_iter": 10,
+            "initial_const": 0.01,
+        },
         metadata={"doc": "ART CarliniL2Method at its defaults"},
     )
     jsma_theta: float = 1.0
     jsma_pixels: tuple[int, ...] = (4, 8, 16, 32, 64)
-    finetune_epochs: int = dataclasses.field(default=5, metadata={"doc": "epochs of the last-layer fine-tuning (MNIST+Modified)"})
+    finetune_epochs: int = dataclasses.field(
+        default=5, metadata={"doc": "epochs of the last-layer fine-tuning (MNIST+Modified)"}
+    )
 
     def spec(self, arch: str, epochs: int, trainable: tuple[str, ...] | None = None) -> TrainingSpec:
-        return TrainingSpec(arch, epochs=epochs, optimizer=self.optimizer, batch_size=self.batch_size, trainable=trainable)
+        return TrainingSpec(
+            arch, epochs=epochs, optimizer=self.optimizer, batch_size=self.batch_size, trainable=trainable
+        )
 
 
 QUICK = MinimalDatasetSettings(
@@ -130,7 +148,8 @@ class MinimalDatasetReproduction(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset (4,000 train / 1,000 test), 2,000 images distorted; smaller attack subsets. Numbers differ from the paper's (60,000 training images)",
+            "embedded 5k MNIST subset (4,000 train / 1,000 test), 2,000 images distorted; smaller attack subsets. "
+            "Numbers differ from the paper's (60,000 training images)",
             seeds=1,
             settings=QUICK,
         ),
@@ -174,25 +193,57 @@ class MinimalDatasetReproduction(Reproduction):
                     key = (arch, training)
                     classifier = context.classifier(model)
                     with context.stage(f"clean + FGSM sweep: {arch} · {training} seed {seed}", timing="clean + FGSM"):
-                        table.setdefault((arch, training, "no attack"), []).append(100 * accuracy(classifier, x_test, y_test))
+                        table.setdefault((arch, training, "no attack"), []).append(
+                            100 * accuracy(classifier, x_test, y_test)
+                        )
                         fgsm = {}
                         for eps in s.fgsm_sweep:
-                            fgsm[eps] = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": eps, "batch_size": 256})
+                            fgsm[eps] = evaluate_attack(
+                                classifier, x_test, y_test, "fgsm", {"eps": eps, "batch_size": 256}
+                            )
                             sweep.setdefault(key, {}).setdefault(eps, []).append(100 * fgsm[eps].adversarial_accuracy)
-                        main_fgsm = fgsm[s.fgsm_eps] if s.fgsm_eps in fgsm else evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
+                        main_fgsm = (
+                            fgsm[s.fgsm_eps]
+                            if s.fgsm_eps in fgsm
+                            else evaluate_attack(
+                                classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256}
+                            )
+                        )
                         table.setdefault((arch, training, "FGSM"), []).append(100 * main_fgsm.adversarial_accuracy)
-                    with context.stage(f"CW-L2 on {len(cw_index)} images: {arch} · {training} seed {seed}", timing="CW-L2"):
-                        cw = evaluate_attack(classifier, x_test[cw_index], y_test[cw_index], "cw-l2", {**s.cw_params, "batch_size": len(cw_index), "verbose": False})
+                    with context.stage(
+                        f"CW-L2 on {len(cw_index)} images: {arch} · {training} seed {seed}", timing="CW-L2"
+                    ):
+                        cw = evaluate_attack(
+                            classifier,
+                            x_test[cw_index],
+                            y_test[cw_index],
+                            "cw-l2",
+                            {**s.cw_params, "batch_size": len(cw_index), "verbose": False},
+                        )
                     table.setdefault((arch, training, "CW"), []).append(100 * cw.adversarial_accuracy)
                     detail = cw_detail.setdefault(key, {"success": [], "l2": [], "l2 per success": []})
                     detail["success"].append(100 * cw.success_rate)
                     detail["l2"].append(cw.mean_norms_successful["l2"])
                     detail["l2 per success"].append(cw.norms.l2[cw.fooled])
-                    with context.stage(f"predict-time defence, adaptive attackers: {arch} · {training} seed {seed}", timing="adaptive"):
-                        self._adaptive(context, s, model, main_fgsm, cw if seed < s.adaptive_cw_seeds else None, x_test, y_test, cw_index, adaptive.setdefault(key, {}))
+                    with context.stage(
+                        f"predict-time defence, adaptive attackers: {arch} · {training} seed {seed}", timing="adaptive"
+                    ):
+                        self._adaptive(
+                            context,
+                            s,
+                            model,
+                            main_fgsm,
+                            cw if seed < s.adaptive_cw_seeds else None,
+                            x_test,
+                            y_test,
+                            cw_index,
+                            adaptive.setdefault(key, {}),
+                        )
                     if seed == context.seeds[0]:
                         with context.stage(f"JSMA budgets (Figure 3): {arch} · {training}", timing="JSMA (Figure 3)"):
-                            jsma_curves[key] = self._jsma_curve(s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets)
+                            jsma_curves[key] = self._jsma_curve(
+                                s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets
+                            )
 
         self._report(context, results, table, cw_detail, sweep, adaptive, jsma_curves, n_test=len(x_test))
 
@@ -200,33 +251,81 @@ class MinimalDatasetReproduction(Reproduction):
 
     def _modified_mnist(self, context: RunContext, results: ResultsWriter, distort, x_train, y_train):
         s = context.settings
-        candidates, proxy_pool = disjoint_subsets(len(x_train), [s.modified_count, s.proxy_count], seed=s.selection_seed)
+        candidates, proxy_pool = disjoint_subsets(
+            len(x_train), [s.modified_count, s.proxy_count], seed=s.selection_seed
+        )
         x_candidates, _ = distort(x_train[candidates])
         labels_path = context.options.get("labels")
         if labels_path:
             given = read_labels_csv(labels_path, candidates)
             missing = len(candidates) - len(given)
             if missing:
-                logger.warning("%s labels %d of %d images; the %d unlabelled ones are dropped", labels_path, len(given), len(candidates), missing)
+                logger.warning(
+                    "%s labels %d of %d images; the %d unlabelled ones are dropped",
+                    labels_path,
+                    len(given),
+                    len(candidates),
+                    missing,
+                )
             keep = agreeing_mask(candidates, y_train[candidates], given)
-            method = f"human labels from {Path(labels_path).name} (sha256 {hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()[:12]})"
+            method = (
+                f"human labels from {Path(labels_path).name} (sha256 "
+                f"{hashlib.sha256(Path(labels_path).read_bytes()).hexdigest()[:12]})"
+            )
         else:
             x_pool, _ = distort(x_train[proxy_pool])
-            predicted = proxy_labels(x_pool, y_train[proxy_pool], x_candidates, epochs=s.proxy_epochs, seed=0, device=context.device, progress=context.progress)
+            predicted = proxy_labels(
+                x_pool,
+                y_train[proxy_pool],
+                x_candidates,
+                epochs=s.proxy_epochs,
+                seed=0,
+                device=context.device,
+                progress=context.progress,
+            )
             keep = predicted == y_train[candidates]
-            method = f"proxy labeller (paper-cnn, {s.proxy_epochs} epochs on {len(proxy_pool)} other distorted training images)"
+            method = (
+                f"proxy labeller (paper-cnn, {s.proxy_epochs} epochs on {len(proxy_pool)} other distorted training "
+                "images)"
+            )
         kept = int(keep.sum())
-        results.add_cell("Modified MNIST: distorted images kept", "kept (%)", "ours vs paper", 100 * kept / len(candidates), paper=100 * PAPER_KEPT[0] / PAPER_KEPT[1])
-        results.add_metric("modified_mnist", {"candidates": len(candidates), "kept": kept, "method": method, "paper": {"kept": PAPER_KEPT[0], "candidates": PAPER_KEPT[1]}})
-        results.add_note(f"Modified MNIST: {method} kept {kept} of {len(candidates)} distorted images (paper: {PAPER_KEPT[0]} of {PAPER_KEPT[1]} by human relabelling).")
+        results.add_cell(
+            "Modified MNIST: distorted images kept",
+            "kept (%)",
+            "ours vs paper",
+            100 * kept / len(candidates),
+            paper=100 * PAPER_KEPT[0] / PAPER_KEPT[1],
+        )
+        results.add_metric(
+            "modified_mnist",
+            {
+                "candidates": len(candidates),
+                "kept": kept,
+                "method": method,
+                "paper": {"kept": PAPER_KEPT[0], "candidates": PAPER_KEPT[1]},
+            },
+        )
+        results.add_note(
+            f"Modified MNIST: {method} kept {kept} of {len(candidates)} distorted images (paper: {PAPER_KEPT[0]} of "
+            f"{PAPER_KEPT[1]} by human relabelling)."
+        )
         return x_candidates[keep], y_train[candidates][keep]
 
     def _train_three(self, context, results, arch, seed, x_train, y_train, x_modified, y_modified):
         s = context.settings
         mnist = context.train(s.spec(arch, s.mnist_epochs[arch]), x_train, y_train, seed=seed, label="on MNIST")
-        modified = context.train(s.spec(arch, s.modified_epochs[arch]), x_modified, y_modified, seed=seed, label="on Modified")
+        modified = context.train(
+            s.spec(arch, s.modified_epochs[arch]), x_modified, y_modified, seed=seed, label="on Modified"
+        )
         finetune = s.spec(arch, s.finetune_epochs, trainable=(LAST_LAYER[arch],))
-        both = context.train(finetune, x_modified, y_modified, seed=seed, init_state=mnist.model.state_dict(), label="MNIST+Modified (last layer)")
+        both = context.train(
+            finetune,
+            x_modified,
+            y_modified,
+            seed=seed,
+            init_state=mnist.model.state_dict(),
+            label="MNIST+Modified (last layer)",
+        )
         return {"MNIST": mnist.model, "Modified": modified.model, "MNIST+Modified": both.model}
 
     def _adaptive(self, context, s, model, fgsm, cw, x_test, y_test, cw_index, out):
@@ -235,7 +334,9 @@ class MinimalDatasetReproduction(Reproduction):
         adaptive with BPDA (identity gradient through it)."""
         out.setdefault("clean, defended", [])
         for gradient in ("exact", "bpda"):
-            defence = registry.create("preprocessor", "minimal-dataset", apply_fit=False, apply_predict=True, gradient=gradient)
+            defence = registry.create(
+                "preprocessor", "minimal-dataset", apply_fit=False, apply_predict=True, gradient=gradient
+            )
             defended = context.classifier(model, preprocessing_defences=[defence])
             if gradient == "exact":
                 out["clean, defended"].append(100 * accuracy(defended, x_test, y_test))
@@ -245,14 +346,27 @@ class MinimalDatasetReproduction(Reproduction):
             adaptive_fgsm = evaluate_attack(defended, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
             out.setdefault(f"FGSM adaptive ({gradient})", []).append(100 * adaptive_fgsm.adversarial_accuracy)
             if cw is not None:
-                adaptive_cw = evaluate_attack(defended, x_test[cw_index], y_test[cw_index], "cw-l2", {**s.cw_params, "batch_size": len(cw_index), "verbose": False})
+                adaptive_cw = evaluate_attack(
+                    defended,
+                    x_test[cw_index],
+                    y_test[cw_index],
+                    "cw-l2",
+                    {**s.cw_params, "batch_size": len(cw_index), "verbose": False},
+                )
                 out.setdefault(f"CW adaptive ({gradient})", []).append(100 * adaptive_cw.adversarial_accuracy)
 
     def _jsma_curve(self, s, classifier, x, y, targets) -> list[float]:
         curve = [100 * accuracy(classifier, x, y)]
         n_features = int(np.prod(x.shape[1:]))
         for pixels in s.jsma_pixels:
-            outcome = evaluate_attack(classifier, x, y, "jsma", {"theta": s.jsma_theta, "gamma": pixels / n_features, "batch_size": len(x), "verbose": False}, attack_labels=targets)
+            outcome = evaluate_attack(
+                classifier,
+                x,
+                y,
+                "jsma",
+                {"theta": s.jsma_theta, "gamma": pixels / n_features, "batch_size": len(x), "verbose": False},
+                attack_labels=targets,
+            )
             curve.append(100 * outcome.adversarial_accuracy)
         return curve
 
@@ -266,18 +380,40 @@ class MinimalDatasetReproduction(Reproduction):
         stats = {}
         for (arch, training, attack), values in table.items():
             stats[(arch, training, attack)] = MeanStd(tuple(values))
-            results.add_cell(TABLE2, f"{arch} · {training}", label[attack], values, paper=PAPER_TABLE2[(arch, training)][columns[attack]])
+            results.add_cell(
+                TABLE2,
+                f"{arch} · {training}",
+                label[attack],
+                values,
+                paper=PAPER_TABLE2[(arch, training)][columns[attack]],
+            )
         for (arch, training), detail in cw_detail.items():
-            results.add_cell("CW-L2: success rate (%) and mean L2 of successful perturbations", f"{arch} · {training}", "success rate (%)", detail["success"])
+            results.add_cell(
+                "CW-L2: success rate (%) and mean L2 of successful perturbations",
+                f"{arch} · {training}",
+                "success rate (%)",
+                detail["success"],
+            )
             finite_l2 = [v for v in detail["l2"] if np.isfinite(v)]  # NaN: no successful attack for that seed
             if finite_l2:
-                results.add_cell("CW-L2: success rate (%) and mean L2 of successful perturbations", f"{arch} · {training}", "mean L2", finite_l2, digits=3)
+                results.add_cell(
+                    "CW-L2: success rate (%) and mean L2 of successful perturbations",
+                    f"{arch} · {training}",
+                    "mean L2",
+                    finite_l2,
+                    digits=3,
+                )
         for (arch, training), by_eps in sweep.items():
             for eps, values in by_eps.items():
                 results.add_cell("FGSM ε sweep: accuracy (%)", f"{arch} · {training}", f"ε={eps}", values)
         for (arch, training), columns_ in adaptive.items():
             for column, values in columns_.items():
-                results.add_cell("Preprocessor at predict time: accuracy (%) against non-adaptive and adaptive attackers", f"{arch} · {training}", column, values)
+                results.add_cell(
+                    "Preprocessor at predict time: accuracy (%) against non-adaptive and adaptive attackers",
+                    f"{arch} · {training}",
+                    column,
+                    values,
+                )
 
         figure = Figure(figsize=(6, 4))
         axes = figure.subplots()
@@ -298,7 +434,9 @@ class MinimalDatasetReproduction(Reproduction):
                 base = stats[(arch, "MNIST", attack)]
                 mod, both = stats[(arch, "Modified", attack)], stats[(arch, "MNIST+Modified", attack)]
                 decisions = [
-                    claims.greater(claims.compare(table[(arch, other, attack)], table[(arch, "MNIST", attack)], n=n_items[attack]))
+                    claims.greater(
+                        claims.compare(table[(arch, other, attack)], table[(arch, "MNIST", attack)], n=n_items[attack])
+                    )
                     for other in ("Modified", "MNIST+Modified")
                 ]
                 results.add_claim(
@@ -315,12 +453,18 @@ class MinimalDatasetReproduction(Reproduction):
             )
             l2 = {t: _l2_estimate(cw_detail[(arch, t)]) for t in TRAININGS}
             if all(v is not None for v in l2.values()):
-                decisions = [claims.greater(claims.difference(l2[other], l2["MNIST"])) for other in ("Modified", "MNIST+Modified")]
+                decisions = [
+                    claims.greater(claims.difference(l2[other], l2["MNIST"]))
+                    for other in ("Modified", "MNIST+Modified")
+                ]
                 decision = claims.all_of(decisions)
             else:
-                decision = claims.Decision(claims.INCONCLUSIVE, "a model had fewer than two successful CW perturbations to average")
+                decision = claims.Decision(
+                    claims.INCONCLUSIVE, "a model had fewer than two successful CW perturbations to average"
+                )
             results.add_claim(
-                f"{arch}: successful CW perturbations are larger (mean L2) for Modified and MNIST+Modified than for MNIST",
+                f"{arch}: successful CW perturbations are larger (mean L2) for Modified and MNIST+Modified than for "
+                "MNIST",
                 decision,
                 ", ".join(f"{t} {v.mean:.3f}" if v is not None else f"{t} n/a" for t, v in l2.items()),
             )
@@ -328,16 +472,18 @@ class MinimalDatasetReproduction(Reproduction):
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
         cw = s.cw_params
         results.add_note(
-            f"Attack settings (the paper gives none): FGSM ε = {s.fgsm_eps} (L∞, the standard MNIST budget); CW = ART CarliniL2Method "
-            f"({cw['binary_search_steps']} binary-search steps × {cw['max_iter']} iterations, lr {cw['learning_rate']}, initial constant "
-            f"{cw['initial_const']}, confidence {cw['confidence']}) on a fixed random test subset; JSMA θ = {s.jsma_theta:+g} with random "
-            "targets, γ = budget in pixels / pixels per image."
+            f"Attack settings (the paper gives none): FGSM ε = {s.fgsm_eps} (L∞, the standard MNIST budget); CW = ART "
+            f"CarliniL2Method ({cw['binary_search_steps']} binary-search steps × {cw['max_iter']} iterations, lr "
+            f"{cw['learning_rate']}, initial constant {cw['initial_const']}, confidence {cw['confidence']}) on a "
+            f"fixed random test subset; JSMA θ = {s.jsma_theta:+g} with random targets, γ = budget in pixels / pixels "
+            "per image."
         )
         results.add_note(
             "MNIST+Modified: the MNIST model with every layer frozen except the last, fine-tuned on Modified MNIST "
-            f"({s.finetune_epochs} epochs). Non-adaptive: adversarial examples crafted on the bare model, classified with the "
-            "preprocessor applied at predict time; adaptive (exact): the attack differentiates through the preprocessor; adaptive (BPDA): the preprocessor's "
-            f"backward pass is the identity. CW against the defended model uses the first {s.adaptive_cw_seeds} seed(s) only (CW is the slow step)."
+            f"({s.finetune_epochs} epochs). Non-adaptive: adversarial examples crafted on the bare model, classified "
+            "with the preprocessor applied at predict time; adaptive (exact): the attack differentiates through the "
+            "preprocessor; adaptive (BPDA): the preprocessor's backward pass is the identity. CW against the "
+            f"defended model uses the first {s.adaptive_cw_seeds} seed(s) only (CW is the slow step)."
         )
 
     def _gap_notes(self, context, results, stats, cw_detail, sweep, adaptive):
@@ -347,26 +493,30 @@ class MinimalDatasetReproduction(Reproduction):
         cw_accuracy = [stats[(a, t, "CW")].mean for a in s.archs for t in TRAININGS]
         paper_cw = [PAPER_TABLE2[(a, t)][2] for a in s.archs for t in TRAININGS]
         results.add_note(
-            f"CW gap: ART's CW-L2 at the settings above fools {min(success):.0f}–{max(success):.0f}% of the correctly classified "
-            f"images of every model (accuracy {min(cw_accuracy):.1f}–{max(cw_accuracy):.1f}%), whereas the paper's CW accuracies "
-            f"({min(paper_cw):.0f}–{max(paper_cw):.0f}%) need a far weaker CW (the paper gives no settings). With an attack this "
-            "strong, the training set barely changes CW accuracy; the mean L2 of successful perturbations is the comparable quantity."
+            f"CW gap: ART's CW-L2 at the settings above fools {min(success):.0f}–{max(success):.0f}% of the correctly "
+            f"classified images of every model (accuracy {min(cw_accuracy):.1f}–{max(cw_accuracy):.1f}%), whereas the "
+            f"paper's CW accuracies ({min(paper_cw):.0f}–{max(paper_cw):.0f}%) need a far weaker CW (the paper gives "
+            "no settings). With an attack this strong, the training set barely changes CW accuracy; the mean L2 of "
+            "successful perturbations is the comparable quantity."
         )
         epsilons = s.fgsm_sweep
         for arch in s.archs:
-            def at(training, eps):
+
+            def at(training, eps, arch=arch):
                 return float(np.mean(sweep[(arch, training)][eps]))
 
             modified_better = sum(at("Modified", e) > at("MNIST", e) for e in epsilons)
             both_better = sum(at("MNIST+Modified", e) > at("MNIST", e) for e in epsilons)
             clean_drop = stats[(arch, "MNIST", "no attack")].mean - stats[(arch, "Modified", "no attack")].mean
             results.add_note(
-                f"FGSM, {arch}: Modified beats MNIST at {modified_better}/{len(epsilons)} ε of the sweep and MNIST+Modified at "
-                f"{both_better}/{len(epsilons)}; Modified also loses {clean_drop:.1f} points of clean accuracy (trained on "
-                f"{results.metrics['modified_mnist']['kept']:,} instead of {results.metrics['mnist_train_size']:,} images)."
+                f"FGSM, {arch}: Modified beats MNIST at {modified_better}/{len(epsilons)} ε of the sweep and "
+                f"MNIST+Modified at {both_better}/{len(epsilons)}; Modified also loses {clean_drop:.1f} points of "
+                f"clean accuracy (trained on {results.metrics['modified_mnist']['kept']:,} instead of "
+                f"{results.metrics['mnist_train_size']:,} images)."
             )
         rows = [(a, t) for a in s.archs for t in TRAININGS if (a, t) in adaptive]
         if rows:
+
             def mean(row, column):
                 values = adaptive[row].get(column)
                 return float(np.mean(values)) if values else float("nan")
@@ -374,10 +524,11 @@ class MinimalDatasetReproduction(Reproduction):
             exact_weaker = sum(mean(r, "FGSM adaptive (exact)") > mean(r, "FGSM non-adaptive") for r in rows)
             bpda_stronger = sum(mean(r, "FGSM adaptive (bpda)") < mean(r, "FGSM adaptive (exact)") for r in rows)
             results.add_note(
-                f"Predict-time defence: the exact-gradient adaptive FGSM leaves higher accuracy than the non-adaptive one for "
-                f"{exact_weaker}/{len(rows)} models, and BPDA is stronger than exact gradients for {bpda_stronger}/{len(rows)}: "
-                "the clipping and ×4 contrast zero the gradient of saturated pixels (gradient masking), so exact-gradient "
-                "accuracies overstate the defence; read the lowest accuracy in each row as its robustness."
+                "Predict-time defence: the exact-gradient adaptive FGSM leaves higher accuracy than the non-adaptive "
+                f"one for {exact_weaker}/{len(rows)} models, and BPDA is stronger than exact gradients for "
+                f"{bpda_stronger}/{len(rows)}: the clipping and ×4 contrast zero the gradient of saturated pixels "
+                "(gradient masking), so exact-gradient accuracies overstate the defence; read the lowest accuracy in "
+                "each row as its robustness."
             )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 from artx import claims
 from artx.claims import Estimate
@@ -49,7 +49,8 @@ class ModelZoo(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset (4,000 train / 1,000 test): numbers sit below the papers', which use 60,000 training images",
+            "embedded 5k MNIST subset (4,000 train / 1,000 test): numbers sit below the papers', which use 60,000 "
+            "training images",
             seeds=1,
             settings=QUICK,
         ),
@@ -69,7 +70,9 @@ class ModelZoo(Reproduction):
                 classifier = context.classifier(trained.model)
                 clean_values.append(100 * accuracy(classifier, x_test, y_test))
                 with context.stage(f"FGSM ε={s.fgsm_eps} on {arch} seed {seed}", timing=f"fgsm {arch}"):
-                    outcome = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
+                    outcome = evaluate_attack(
+                        classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256}
+                    )
                 fgsm_values.append(100 * outcome.adversarial_accuracy)
             clean[arch] = clean_values
             results.add_cell(TABLE, arch, "clean", clean_values, paper=PAPER_ACCURACY.get(arch))
@@ -94,7 +97,11 @@ class ModelZoo(Reproduction):
                 if arch == "shallow-mlp":
                     continue
                 cnn = Estimate.measure(values, n=n_test)
-                diff = claims.paired_difference(values, clean["shallow-mlp"]) if len(values) > 1 else claims.difference(cnn, mlp)
+                diff = (
+                    claims.paired_difference(values, clean["shallow-mlp"])
+                    if len(values) > 1
+                    else claims.difference(cnn, mlp)
+                )
                 decisions.append(claims.greater(diff))
                 measured.append(f"{arch} {cnn.mean:.2f}")
             results.add_claim(
@@ -103,8 +110,14 @@ class ModelZoo(Reproduction):
                 f"{', '.join(measured)} vs shallow-mlp {mlp.mean:.2f}%",
             )
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
-        results.add_note(f"Training: {s.optimizer} (artx default lr), batch {s.batch_size}, cross-entropy, no augmentation; epochs per model in results.json config.")
-        results.add_note(f"FGSM: ART FastGradientMethod, L∞, ε = {s.fgsm_eps}, untargeted with the true labels, on the whole test set.")
+        results.add_note(
+            f"Training: {s.optimizer} (artx default lr), batch {s.batch_size}, cross-entropy, no augmentation; epochs "
+            "per model in results.json config."
+        )
+        results.add_note(
+            f"FGSM: ART FastGradientMethod, L∞, ε = {s.fgsm_eps}, untargeted with the true labels, on the whole test "
+            "set."
+        )
 
 
 if __name__ == "__main__":

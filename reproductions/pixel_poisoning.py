@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -67,16 +68,21 @@ PAPER_TABLE2 = {
 BASELINE_LABELS = {"linear-svm": "Lin-SVM", "random-forest": "Random Forest", "rbf-svm": "RBF-SVM"}
 OPTIMIZER_LABELS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSProp", "adabound": "AdaBound"}
 
+
 @dataclasses.dataclass(frozen=True)
 class PixelPoisoningSettings(Settings):
-    datasets: tuple[str, ...] = dataclasses.field(metadata={"doc": "datasets of Table 1 (Table 2 uses the first MNIST one)"})
+    datasets: tuple[str, ...] = dataclasses.field(
+        metadata={"doc": "datasets of Table 1 (Table 2 uses the first MNIST one)"}
+    )
     cnn_epochs: int = dataclasses.field(metadata={"doc": "paper-cnn epochs in Table 1 and Figure 1"})
     length_epochs: int = dataclasses.field(metadata={"doc": "epochs of the training-length curve"})
     search_size: int = dataclasses.field(metadata={"doc": "training images the search sees"})
     generations: int = dataclasses.field(metadata={"doc": "CMA-ES generations"})
     proxy_epochs: int = dataclasses.field(metadata={"doc": "proxy training epochs per candidate"})
     train_error_size: int = dataclasses.field(metadata={"doc": "poisoned training images for the training error"})
-    baseline_train_size: Mapping[str, int] = dataclasses.field(metadata={"doc": "training images per scikit-learn baseline"})
+    baseline_train_size: Mapping[str, int] = dataclasses.field(
+        metadata={"doc": "training images per scikit-learn baseline"}
+    )
     figure1_seeds: int = 1
     cnn: str = "paper-cnn"
     optimizer: str = "adam"
@@ -91,24 +97,39 @@ class PixelPoisoningSettings(Settings):
     proxy_batch_size: int = 128
     validation_fraction: float = 0.2
     reevaluations: int = 3
-    class_pixel: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"row": 1, "first_col": 4, "col_step": 2, "intensity": 1.0})
+    class_pixel: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"row": 1, "first_col": 4, "col_step": 2, "intensity": 1.0}
+    )
     optimizers: tuple[str, ...] = ("adam", "sgd", "rmsprop", "adabound")
-    baselines: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=lambda: {
-        "linear-svm": {"C": 1.0, "max_iter": 2000},
-        "random-forest": {"n_estimators": 100},
-        "rbf-svm": {"C": 10.0, "gamma": "scale", "probability": False},
-    })
+    baselines: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: {
+            "linear-svm": {"C": 1.0, "max_iter": 2000},
+            "random-forest": {"n_estimators": 100},
+            "rbf-svm": {"C": 10.0, "gamma": "scale", "probability": False},
+        }
+    )
     train_limit: int | None = None
     test_limit: int | None = None
 
     def cnn_spec(self, epochs: int | None = None, optimizer: str | None = None) -> TrainingSpec:
         """The CNN's training (Table 1; another optimizer for Figure 1, other epochs for the curve)."""
-        return TrainingSpec(self.cnn, epochs=epochs or self.cnn_epochs, optimizer=optimizer or self.optimizer, batch_size=self.batch_size)
+        return TrainingSpec(
+            self.cnn,
+            epochs=epochs or self.cnn_epochs,
+            optimizer=optimizer or self.optimizer,
+            batch_size=self.batch_size,
+        )
 
     @property
     def proxy(self) -> TrainingSpec:
         """The search's proxy training."""
-        return TrainingSpec(self.proxy_arch, epochs=self.proxy_epochs, optimizer=self.proxy_optimizer, lr=self.proxy_lr, batch_size=self.proxy_batch_size)
+        return TrainingSpec(
+            self.proxy_arch,
+            epochs=self.proxy_epochs,
+            optimizer=self.proxy_optimizer,
+            lr=self.proxy_lr,
+            batch_size=self.proxy_batch_size,
+        )
 
 
 QUICK = PixelPoisoningSettings(
@@ -152,14 +173,17 @@ class PixelPoisoningReproduction(Reproduction):
         "quick": Preset(
             "quick",
             "mnist-5k",
-            "embedded 5k MNIST subset (4,000 train / 1,000 test); one search per seed on the 4,000 training images, 60 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
+            "embedded 5k MNIST subset (4,000 train / 1,000 test); one search per seed on the 4,000 training images, "
+            "60 generations × 16; numbers differ from the paper's (60,000 training images, unknown search budget)",
             seeds=3,
             settings=QUICK,
         ),
         "paper": Preset(
             "paper",
             "mnist",
-            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); one search per seed on 10,000 training images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on 10,000-image subsets",
+            "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); one search per seed on 10,000 training "
+            "images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on "
+            "10,000-image subsets",
             seeds=3,
             settings=PAPER,
         ),
@@ -181,7 +205,10 @@ class PixelPoisoningReproduction(Reproduction):
             x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
             results.add_metric(f"{dataset}/sizes", {"train": len(x_train), "test": len(x_test)})
             poisons = self._poisons(context, results, dataset, x_train, y_train)
-            with context.stage(f"{dataset}: Table 1 (paper-cnn on each poison, {len(context.seeds)} runs)", timing=f"{dataset}: table 1"):
+            with context.stage(
+                f"{dataset}: Table 1 (paper-cnn on each poison, {len(context.seeds)} runs)",
+                timing=f"{dataset}: table 1",
+            ):
                 table1[dataset] = self._table1(context, dataset, poisons, x_train, y_train, x_test, y_test)
             with context.stage(f"{dataset}: Figure 1 (optimizers)", timing=f"{dataset}: figure 1"):
                 figure1[dataset] = self._figure1(context, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
@@ -208,12 +235,16 @@ class PixelPoisoningReproduction(Reproduction):
         for seed in context.seeds:
             proposed = self._search(context, results, dataset, seed, x_train, y_train)
             nb_classes = int(proposed.estimator.nb_classes)
-            random_pixel = registry.create("poisoning", "random-pixel", nb_classes=nb_classes, height=height, width=width, seed=seed)
+            random_pixel = registry.create(
+                "poisoning", "random-pixel", nb_classes=nb_classes, height=height, width=width, seed=seed
+            )
             results.add_metric(f"{dataset}/seed {seed}/random pixels", random_pixel.pixels())
             out["Clean"].append(None)
             out["Random"].append(random_pixel)
             out["Proposed"].append(proposed)
-        class_pixel = registry.create("poisoning", "class-pixel", nb_classes=nb_classes, height=height, width=width, **s.class_pixel)
+        class_pixel = registry.create(
+            "poisoning", "class-pixel", nb_classes=nb_classes, height=height, width=width, **s.class_pixel
+        )
         results.add_metric(f"{dataset}/class pixels", class_pixel.pixels())
         out["Jacobsen"] = [class_pixel] * len(context.seeds)
         return out
@@ -224,29 +255,47 @@ class PixelPoisoningReproduction(Reproduction):
         s = context.settings
         clean = context.train(s.cnn_spec(), x_train, y_train, seed=seed, label=f"clean ({dataset})")
         classifier = context.classifier(clean.model)
-        search_index = np.sort(np.random.default_rng(seed).choice(len(x_train), size=min(s.search_size, len(x_train)), replace=False))
+        search_index = np.sort(
+            np.random.default_rng(seed).choice(len(x_train), size=min(s.search_size, len(x_train)), replace=False)
+        )
         search_params = {
-            "layer": s.gradcam_layer, "threshold": s.threshold, "generations": s.generations,
-            "population_size": s.population_size, "sigma0": s.sigma0, "proxy": s.proxy,
-            "validation_fraction": s.validation_fraction, "reevaluations": s.reevaluations, "seed": seed,
+            "layer": s.gradcam_layer,
+            "threshold": s.threshold,
+            "generations": s.generations,
+            "population_size": s.population_size,
+            "sigma0": s.sigma0,
+            "proxy": s.proxy,
+            "validation_fraction": s.validation_fraction,
+            "reevaluations": s.reevaluations,
+            "seed": seed,
         }
         identity = {**search_params, "proxy": s.proxy.key_fields()}
         key = cache_key({"search": identity, "clean_model": clean.key, "search_index": search_index.tolist()})
         proposed = registry.create(
-            "poisoning", "gradcam-pixel", classifier, **search_params,
-            checkpoint_path=cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json", progress=context.progress,
+            "poisoning",
+            "gradcam-pixel",
+            classifier,
+            **search_params,
+            checkpoint_path=cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json",
+            progress=context.progress,
         )
-        with context.stage(f"{dataset}: CMA-ES search seed {seed} ({s.generations} generations × {s.population_size})", timing=f"{dataset}: CMA-ES search (seed {seed})"):
+        with context.stage(
+            f"{dataset}: CMA-ES search seed {seed} ({s.generations} generations × {s.population_size})",
+            timing=f"{dataset}: CMA-ES search (seed {seed})",
+        ):
             proposed.fit(x_train[search_index], y_train[search_index])
         results.add_metric(f"{dataset}/seed {seed}/proposed pixels", proposed.pixels())
-        results.add_metric(f"{dataset}/seed {seed}/search", {
-            "budget": f"{s.generations} generations × {s.population_size} candidates",
-            "best gap per generation": [-min(g["fitness"]) for g in proposed.history_],
-            "mean gap per generation": [-float(np.mean(g["fitness"])) for g in proposed.history_],
-            "final candidate gaps (re-evaluations)": proposed.final_gaps_,
-            "allowed pixels per class": proposed.allowed_.reshape(len(proposed.allowed_), -1).sum(1).tolist(),
-            "resumed generations": proposed.resumed_generations_,
-        })
+        results.add_metric(
+            f"{dataset}/seed {seed}/search",
+            {
+                "budget": f"{s.generations} generations × {s.population_size} candidates",
+                "best gap per generation": [-min(g["fitness"]) for g in proposed.history_],
+                "mean gap per generation": [-float(np.mean(g["fitness"])) for g in proposed.history_],
+                "final candidate gaps (re-evaluations)": proposed.final_gaps_,
+                "allowed pixels per class": proposed.allowed_.reshape(len(proposed.allowed_), -1).sum(1).tolist(),
+                "resumed generations": proposed.resumed_generations_,
+            },
+        )
         if seed == context.seeds[0]:
             results.add_figure(f"gradcam_pixels_{dataset}", proposed.plot_maps(CLASS_NAMES.get(dataset)))
         return proposed
@@ -259,7 +308,9 @@ class PixelPoisoningReproduction(Reproduction):
 
     def _table1(self, context, dataset, poisons, x_train, y_train, x_test, y_test):
         s = context.settings
-        error_index = np.sort(np.random.default_rng(1).choice(len(x_train), size=min(s.train_error_size, len(x_train)), replace=False))
+        error_index = np.sort(
+            np.random.default_rng(1).choice(len(x_train), size=min(s.train_error_size, len(x_train)), replace=False)
+        )
         out: dict[str, dict[str, list[float]]] = {}
         for row in POISONS:
             for seed, poison in zip(context.seeds, poisons[row]):
@@ -269,7 +320,14 @@ class PixelPoisoningReproduction(Reproduction):
                 cell = out.setdefault(row, {"test": [], "train": []})
                 cell["test"].append(100 * (1 - accuracy(classifier, x_test, y_test)))
                 cell["train"].append(100 * (1 - accuracy(classifier, x_poisoned[error_index], y_train[error_index])))
-                logger.info("%s, %s, seed %d: test error %.2f%%, training error %.2f%%", dataset, row, seed, cell["test"][-1], cell["train"][-1])
+                logger.info(
+                    "%s, %s, seed %d: test error %.2f%%, training error %.2f%%",
+                    dataset,
+                    row,
+                    seed,
+                    cell["test"][-1],
+                    cell["train"][-1],
+                )
         return out
 
     def _figure1(self, context, proposed, x_train, y_train, x_test, y_test):
@@ -278,7 +336,9 @@ class PixelPoisoningReproduction(Reproduction):
         out: dict[str, list[float]] = {}
         for optimizer in s.optimizers:
             for seed in context.seeds[: s.figure1_seeds]:
-                trained = context.train(s.cnn_spec(optimizer=optimizer), x_poisoned, y_train, seed=seed, label="on Proposed")
+                trained = context.train(
+                    s.cnn_spec(optimizer=optimizer), x_poisoned, y_train, seed=seed, label="on Proposed"
+                )
                 out.setdefault(optimizer, []).append(100 * accuracy(context.classifier(trained.model), x_test, y_test))
         return out
 
@@ -291,7 +351,9 @@ class PixelPoisoningReproduction(Reproduction):
         for row in LENGTH_ROWS:
             x_poisoned, _ = self._apply(poisons[row][0], x_train, y_train)
             # One run stores every shorter run as a snapshot; the loop below loads them.
-            context.train(s.cnn_spec(epochs), x_poisoned, y_train, seed=seed, snapshot_epochs=range(1, epochs), label=f"on {row}")
+            context.train(
+                s.cnn_spec(epochs), x_poisoned, y_train, seed=seed, snapshot_epochs=range(1, epochs), label=f"on {row}"
+            )
             for k in range(1, epochs + 1):
                 trained = context.train(s.cnn_spec(k), x_poisoned, y_train, seed=seed, label=f"on {row}")
                 out.setdefault(row, []).append(100 * (1 - accuracy(context.classifier(trained.model), x_test, y_test)))
@@ -323,23 +385,49 @@ class PixelPoisoningReproduction(Reproduction):
             paper = PAPER_TABLE1[_paper_key(dataset)]
             label = _dataset_label(dataset)
             for row in POISONS:
-                results.add_cell("Table 1: paper-cnn test error (%) on the clean test set", row, label, rows[row]["test"], paper=paper[row][0])
-                results.add_cell("Table 1 (extra): paper-cnn training error (%) on the poisoned training set (paper: close to 0)", row, label, rows[row]["train"], paper=0.0)
+                results.add_cell(
+                    "Table 1: paper-cnn test error (%) on the clean test set",
+                    row,
+                    label,
+                    rows[row]["test"],
+                    paper=paper[row][0],
+                )
+                results.add_cell(
+                    "Table 1 (extra): paper-cnn training error (%) on the poisoned training set (paper: close to 0)",
+                    row,
+                    label,
+                    rows[row]["train"],
+                    paper=0.0,
+                )
         if table2 is not None:
             subsets = ", ".join(f"{BASELINE_LABELS[n]} {s.baseline_train_size[n]:,}" for n in s.baselines)
             for name, rows in table2.items():
                 for row in POISONS:
-                    results.add_cell(f"Table 2: MNIST test error (%) of non-neural models (training subsets: {subsets})", BASELINE_LABELS[name], row, rows[row], paper=PAPER_TABLE2[name][row])
+                    results.add_cell(
+                        f"Table 2: MNIST test error (%) of non-neural models (training subsets: {subsets})",
+                        BASELINE_LABELS[name],
+                        row,
+                        rows[row],
+                        paper=PAPER_TABLE2[name][row],
+                    )
         for dataset, by_optimizer in figure1.items():
             for optimizer, values in by_optimizer.items():
-                results.add_cell("Figure 1: clean test accuracy (%) of paper-cnn trained on proposed-poisoned data", OPTIMIZER_LABELS[optimizer], _dataset_label(dataset), values)
+                results.add_cell(
+                    "Figure 1: clean test accuracy (%) of paper-cnn trained on proposed-poisoned data",
+                    OPTIMIZER_LABELS[optimizer],
+                    _dataset_label(dataset),
+                    values,
+                )
         self._figure(results, figure1)
         for dataset, by_row in length.items():
             for row, errors in by_row.items():
                 for k, error in enumerate(errors, start=1):
                     results.add_cell(
-                        f"Training length: paper-cnn test error (%) after each epoch (seed {context.seeds[0]}; Table 1 trains {s.cnn_epochs})",
-                        f"{_dataset_label(dataset)}, {row}", f"{k}", error,
+                        f"Training length: paper-cnn test error (%) after each epoch (seed {context.seeds[0]}; "
+                        f"Table 1 trains {s.cnn_epochs})",
+                        f"{_dataset_label(dataset)}, {row}",
+                        f"{k}",
+                        error,
                     )
         self._length_figure(results, length)
 
@@ -349,7 +437,8 @@ class PixelPoisoningReproduction(Reproduction):
             n_test = results.metrics[f"{dataset}/sizes"]["test"]
             for other in ("Random", "Jacobsen"):
                 results.add_claim(
-                    f"{label}: the proposed poison gives a higher CNN test error than the {'random pixel' if other == 'Random' else 'class pixel (Jacobsen)'}",
+                    f"{label}: the proposed poison gives a higher CNN test error than the "
+                    f"{'random pixel' if other == 'Random' else 'class pixel (Jacobsen)'}",
                     claims.greater(claims.compare(rows["Proposed"]["test"], rows[other]["test"], n=n_test)),
                     f"proposed {test['Proposed'].format()}%, {other.lower()} {test[other].format()}%",
                 )
@@ -360,27 +449,36 @@ class PixelPoisoningReproduction(Reproduction):
             paper = PAPER_TABLE2["linear-svm"]["Proposed"]
             results.add_claim(
                 f"the proposed poison breaks the linear SVM: the paper's {paper}% test error",
-                claims.at_scale(claims.at_least(Estimate.from_proportion(linear["Proposed"], n_test), paper), context.paper_scale),
+                claims.at_scale(
+                    claims.at_least(Estimate.from_proportion(linear["Proposed"], n_test), paper), context.paper_scale
+                ),
                 f"clean {linear['Clean']:.2f}%, proposed {linear['Proposed']:.2f}%",
             )
             for name in ("rbf-svm", "random-forest"):
                 errors = table2[name]
                 paper = PAPER_TABLE2[name]["Proposed"]
                 results.add_claim(
-                    f"{BASELINE_LABELS[name]} resists: test error under the proposed poison at most the paper's {paper}%",
-                    claims.at_scale(claims.at_most(Estimate.from_proportion(errors["Proposed"], n_test), paper), context.paper_scale),
+                    f"{BASELINE_LABELS[name]} resists: test error under the proposed poison at most the paper's "
+                    f"{paper}%",
+                    claims.at_scale(
+                        claims.at_most(Estimate.from_proportion(errors["Proposed"], n_test), paper), context.paper_scale
+                    ),
                     f"clean {errors['Clean']:.2f}%, proposed {errors['Proposed']:.2f}%",
                 )
         for dataset, by_optimizer in figure1.items():
             mean = {o: float(np.mean(v)) for o, v in by_optimizer.items()}
             n_test = results.metrics[f"{dataset}/sizes"]["test"]
             if set(mean) >= {"adam", "sgd", "rmsprop", "adabound"}:
-                def better(a: str, b: str) -> claims.Decision:
+
+                def better(a: str, b: str, by_optimizer=by_optimizer, n_test=n_test) -> claims.Decision:
                     return claims.greater(claims.compare(by_optimizer[a], by_optimizer[b], n=n_test))
 
                 results.add_claim(
-                    f"{_dataset_label(dataset)}, Figure 1: SGD resists best, AdaBound next, Adam and RMSProp worst (clean test accuracy)",
-                    claims.all_of([better("sgd", "adabound"), better("adabound", "adam"), better("adabound", "rmsprop")]),
+                    f"{_dataset_label(dataset)}, Figure 1: SGD resists best, AdaBound next, Adam and RMSProp worst "
+                    "(clean test accuracy)",
+                    claims.all_of(
+                        [better("sgd", "adabound"), better("adabound", "adam"), better("adabound", "rmsprop")]
+                    ),
                     ", ".join(f"{OPTIMIZER_LABELS[o]} {v:.1f}%" for o, v in mean.items()),
                 )
         self._notes(context, results, table1, table2, length)
@@ -421,73 +519,90 @@ class PixelPoisoningReproduction(Reproduction):
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
         results.add_note(
             f"Search budget per dataset: {s.generations} generations × population {s.population_size} "
-            f"({s.generations * s.population_size} proxy trainings + {s.reevaluations} re-evaluations of the final mean), on "
-            f"{s.search_size:,} training images ({1 - s.validation_fraction:.0%} poisoned for the proxy, {s.validation_fraction:.0%} kept clean "
-            f"for the validation error). Proxy: {s.proxy_arch}, {s.proxy_epochs} epochs, {s.proxy_optimizer} (lr {s.proxy_lr or 'default'}), batch {s.proxy_batch_size}; fitness = "
-            "−(clean validation error − poisoned training error), the same training seed for all candidates of a generation; the result is CMA-ES's "
-            "distribution mean after the last generation. One search per seed (run). The paper gives no budget."
+            f"({s.generations * s.population_size} proxy trainings + {s.reevaluations} re-evaluations of the final "
+            f"mean), on {s.search_size:,} training images ({1 - s.validation_fraction:.0%} poisoned for the proxy, "
+            f"{s.validation_fraction:.0%} kept clean for the validation error). Proxy: {s.proxy_arch}, "
+            f"{s.proxy_epochs} epochs, {s.proxy_optimizer} (lr {s.proxy_lr or 'default'}), batch "
+            f"{s.proxy_batch_size}; fitness = −(clean validation error − poisoned training error), the same training "
+            "seed for all candidates of a generation; the result is CMA-ES's distribution mean after the last "
+            "generation. One search per seed (run). The paper gives no budget."
         )
         results.add_note(
-            f"GradCAM: captum LayerGradCam on {s.gradcam_layer} of the run's clean paper-cnn, true-label target, ReLU, bilinear upsampling; "
-            f"per-class mean map; pixels allowed where the mean map < {s.threshold} × its max."
+            f"GradCAM: captum LayerGradCam on {s.gradcam_layer} of the run's clean paper-cnn, true-label target, "
+            f"ReLU, bilinear upsampling; per-class mean map; pixels allowed where the mean map < {s.threshold} × its "
+            "max."
         )
         placement = s.class_pixel
         results.add_note(
-            f"Baselines: random pixel = one uniform position (distinct per class) and uniform intensity per class (the run's seed); "
-            f"class pixel (Jacobsen et al. 2018 style) = class k at row {placement['row']}, column {placement['first_col']} + {placement['col_step']}·k, "
-            f"intensity {placement['intensity']} (our placement: background in MNIST). Every poison is applied to every training image; the test set stays clean."
+            "Baselines: random pixel = one uniform position (distinct per class) and uniform intensity per class "
+            f"(the run's seed); class pixel (Jacobsen et al. 2018 style) = class k at row {placement['row']}, column "
+            f"{placement['first_col']} + {placement['col_step']}·k, intensity {placement['intensity']} (our "
+            "placement: background in MNIST). Every poison is applied to every training image; the test set stays "
+            "clean."
         )
         results.add_note(
-            f"CNN: paper-cnn, {s.optimizer} (artx defaults), {s.cnn_epochs} epochs, batch {s.batch_size}, one model per seed and poison; training error on "
-            f"{s.train_error_size:,} poisoned training images. Figure 1: the same with each optimizer (artx.training defaults: Adam 1e-3, SGD 1e-2 "
-            f"momentum 0.9, RMSProp 1e-3, AdaBound 1e-3 → 0.1), the first run's proposed poison, {s.figure1_seeds} seed(s)."
+            f"CNN: paper-cnn, {s.optimizer} (artx defaults), {s.cnn_epochs} epochs, batch {s.batch_size}, one model "
+            f"per seed and poison; training error on {s.train_error_size:,} poisoned training images. Figure 1: the "
+            "same with each optimizer (artx.training defaults: Adam 1e-3, SGD 1e-2 momentum 0.9, RMSProp 1e-3, "
+            f"AdaBound 1e-3 → 0.1), the first run's proposed poison, {s.figure1_seeds} seed(s)."
         )
         if table2 is not None:
             params = s.baselines
             results.add_note(
-                "Table 2 models (scikit-learn, flattened pixels): "
-                f"Lin-SVM = LinearSVC(C={params['linear-svm']['C']}, squared hinge, max_iter={params['linear-svm']['max_iter']}); "
-                f"RBF-SVM = SVC(C={params['rbf-svm']['C']}, gamma={params['rbf-svm']['gamma']!r}, probability={params['rbf-svm']['probability']}); "
-                f"Random Forest = {params['random-forest']['n_estimators']} trees, unlimited depth, sqrt features. Training subsets (seeded draw): "
+                f"Table 2 models (scikit-learn, flattened pixels): Lin-SVM = LinearSVC(C={params['linear-svm']['C']}, "
+                f"squared hinge, max_iter={params['linear-svm']['max_iter']}); RBF-SVM = "
+                f"SVC(C={params['rbf-svm']['C']}, gamma={params['rbf-svm']['gamma']!r}, "
+                f"probability={params['rbf-svm']['probability']}); Random Forest = "
+                f"{params['random-forest']['n_estimators']} trees, unlimited depth, sqrt features. Training subsets "
+                "(seeded draw): "
                 + ", ".join(f"{BASELINE_LABELS[n]} {s.baseline_train_size[n]:,}" for n in params)
-                + f" images; tested on the whole clean test set. The poisons are the first run's (seed {context.seeds[0]}), found with the CNN."
+                + " images; tested on the whole clean test set. The poisons are the first run's (seed "
+                f"{context.seeds[0]}), found with the CNN."
             )
         for dataset in table1:
             searches = [results.metrics[f"{dataset}/seed {seed}/search"] for seed in context.seeds]
             window = max(1, min(5, len(searches[0]["mean gap per generation"]) // 2))
 
-            def per_seed(value) -> str:
+            def per_seed(value, searches=searches) -> str:
                 return "/".join(f"{value(search):.3f}" for search in searches)
 
             results.add_note(
-                f"{_dataset_label(dataset)} search, per seed ({'/'.join(map(str, context.seeds))}): mean proxy gap of the candidates "
-                f"{per_seed(lambda g: np.mean(g['mean gap per generation'][:window]))} in the first {window} generation(s), "
-                f"{per_seed(lambda g: np.mean(g['mean gap per generation'][-window:]))} in the last {window}; best single candidate "
-                f"{per_seed(lambda g: max(g['best gap per generation']))}; the final distribution mean re-evaluated with fresh training seeds "
-                f"{per_seed(lambda g: np.mean(g['final candidate gaps (re-evaluations)']))}; the run's paper-cnn test error (Table 1, Proposed) "
+                f"{_dataset_label(dataset)} search, per seed ({'/'.join(map(str, context.seeds))}): mean proxy gap of "
+                f"the candidates {per_seed(lambda g, window=window: np.mean(g['mean gap per generation'][:window]))} "
+                f"in the first {window} generation(s), "
+                f"{per_seed(lambda g, window=window: np.mean(g['mean gap per generation'][-window:]))} in the last "
+                f"{window}; best single candidate {per_seed(lambda g: max(g['best gap per generation']))}; the final "
+                "distribution mean re-evaluated with fresh training seeds "
+                f"{per_seed(lambda g: np.mean(g['final candidate gaps (re-evaluations)']))}; the run's paper-cnn test "
+                "error (Table 1, Proposed) "
                 + "/".join(f"{e:.1f}%" for e in table1[dataset]["Proposed"]["test"])
-                + " (the proxy's gap is the search's only signal: where the two orders disagree, the proxy misjudges the CNN). "
-                "Each generation trains with its own seed, so generation-to-generation changes mix search progress and training noise."
+                + " (the proxy's gap is the search's only signal: where the two orders disagree, the proxy misjudges "
+                "the CNN). Each generation trains with its own seed, so generation-to-generation changes mix search "
+                "progress and training noise."
             )
         for dataset, rows in table1.items():
             paper = PAPER_TABLE1[_paper_key(dataset)]
             gaps = ", ".join(f"{row} {np.mean(rows[row]['test']) - paper[row][0]:+.1f}" for row in POISONS)
             train_max = max(max(rows[row]["train"]) for row in POISONS)
             results.add_note(
-                f"{_dataset_label(dataset)}: ours − paper (test error points): {gaps}; the highest training error of any model is {train_max:.2f}% "
-                f"(paper: close to 0%). CNNs trained {s.cnn_epochs} epochs" + (" on the 4,000-image subset" if dataset == "mnist-5k" else "") + "."
+                f"{_dataset_label(dataset)}: ours − paper (test error points): {gaps}; the highest training error of "
+                f"any model is {train_max:.2f}% (paper: close to 0%). CNNs trained {s.cnn_epochs} epochs"
+                + (" on the 4,000-image subset" if dataset == "mnist-5k" else "")
+                + "."
             )
         for dataset, by_row in length.items():
             paper = PAPER_TABLE1[_paper_key(dataset)]
             epochs = s.length_epochs
             at_table1 = min(s.cnn_epochs, epochs)
             curves = "; ".join(
-                f"{row} {errors[at_table1 - 1]:.1f}% after {at_table1} → {errors[-1]:.1f}% after {epochs} (highest {max(errors):.1f}%; paper {paper[row][0]:.1f}%)"
+                f"{row} {errors[at_table1 - 1]:.1f}% after {at_table1} → {errors[-1]:.1f}% after {epochs} (highest "
+                f"{max(errors):.1f}%; paper {paper[row][0]:.1f}%)"
                 for row, errors in by_row.items()
             )
             results.add_note(
-                f"{_dataset_label(dataset)}, training length (seed {context.seeds[0]}, test error): {curves}. The part of the gap to the paper that "
-                "longer training closes is the part due to Table 1's short training; the rest is not explained by training length."
+                f"{_dataset_label(dataset)}, training length (seed {context.seeds[0]}, test error): {curves}. The "
+                "part of the gap to the paper that longer training closes is the part due to Table 1's short "
+                "training; the rest is not explained by training length."
             )
 
 

@@ -15,7 +15,9 @@ def test_version(capsys):
 
 
 def test_console_script_lists_stock_attacks():
-    result = subprocess.run([sys.executable, "-m", "artx.cli", "plugins", "--kind", "evasion"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "artx.cli", "plugins", "--kind", "evasion"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     names = {line.split()[1] for line in result.stdout.splitlines()[1:]}
     assert {"fgsm", "bim", "pgd", "jsma", "cw-l0", "cw-l2", "cw-linf", "deepfool"} <= names
@@ -27,7 +29,8 @@ def test_console_script_lists_stock_attacks():
         (["reproduce", "model-zoo", "--seeds", "0"], "expected a positive integer, got 0"),
         (["reproduce", "model-zoo", "--preset", "full"], "invalid choice: 'full'"),
         (["reproduce", "model-zo"], "Did you mean 'model-zoo'"),
-        (["reproduce", "model-zoo", "--device", "tpu"], "device must be 'cpu' or 'cuda'"),
+        (["reproduce", "model-zoo", "--device", "tpu"], "use --device cpu"),
+        (["reproduce", "model-zoo", "--data-dir", "/no/such/folder"], "is not a folder; it must hold MNIST/raw/"),
         (["plugins", "--kind", "attack"], "invalid choice: 'attack'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["plugins", "--bogus"], "unrecognized arguments: --bogus"),
@@ -45,7 +48,20 @@ def test_no_command_prints_help(capsys):
     assert "reproduce" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [[], ["plugins"], ["reproduce"]])
+def test_reproductions_lists_presets_and_data(capsys):
+    assert main(["reproductions"]) == 0
+    out = capsys.readouterr().out
+    assert "model-zoo: Clean accuracy of the artx model zoo on MNIST" in out
+    assert "--preset quick: 1 seed(s), mnist-5k (offline)" in out
+    assert "pixel-poisoning" in out and "mnist, fashion-mnist (needs --data-dir)" in out
+
+
+def test_verbose_flag_works_after_the_command(capsys):
+    assert main(["plugins", "-v", "--kind", "model"]) == 0
+    assert main(["-v", "plugins", "--kind", "model"]) == 0
+
+
+@pytest.mark.parametrize("command", [[], ["plugins"], ["reproduce"], ["reproductions"]])
 def test_help_on_every_command(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])

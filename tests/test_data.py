@@ -1,5 +1,4 @@
 import gzip
-import os
 import stat
 import struct
 
@@ -131,7 +130,15 @@ def test_missing_files_offline_give_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(data.DatasetNotFoundError) as info:
         data.load("mnist", "train", data_dir=tmp_path)
     message = str(info.value)
-    for needle in ("ARTX_DATA_DIR", "--data-dir", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", str(tmp_path)):
+    for needle in (
+        "ARTX_DATA_DIR",
+        "--data-dir",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        str(tmp_path),
+    ):
         assert needle in message
     assert not any(tmp_path.iterdir()), "nothing may be written into the data folder"
 

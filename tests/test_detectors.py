@@ -53,7 +53,9 @@ def test_hybrid_fit_calibrates_and_detect_follows_the_rule(dropout_classifier, c
     np.testing.assert_array_equal(band == "adversarial", uncertainty > detector.high)
     np.testing.assert_array_equal(band == "clean", uncertainty < detector.low)
     np.testing.assert_array_equal(agreement >= 0, band == "uncertain")
-    np.testing.assert_array_equal(flagged, (band == "adversarial") | ((band == "uncertain") & (agreement < detector.agreement)))
+    np.testing.assert_array_equal(
+        flagged, (band == "adversarial") | ((band == "uncertain") & (agreement < detector.agreement))
+    )
     again, flagged_again = detector.detect(x)
     np.testing.assert_array_equal(again["uncertainty"], uncertainty)  # seeded dropout masks
     np.testing.assert_array_equal(flagged_again, flagged)
@@ -63,7 +65,9 @@ def test_hybrid_fit_calibrates_and_detect_follows_the_rule(dropout_classifier, c
 def test_crop_vote_is_at_least_c_of_five(dropout_classifier, calibration_mix, agreement):
     x, _, _ = calibration_mix
     # Thresholds that put every image in the uncertain band: the verdict is the crop vote alone.
-    detector = registry.create("detector", "hybrid-uncertainty", dropout_classifier, n_passes=4, low=0.0, high=0.3, agreement=agreement)
+    detector = registry.create(
+        "detector", "hybrid-uncertainty", dropout_classifier, n_passes=4, low=0.0, high=0.3, agreement=agreement
+    )
     report, flagged = detector.detect(x)
     assert (report["band"] == "uncertain").all() and report["crop_agreement"].min() >= 0
     np.testing.assert_array_equal(flagged, report["crop_agreement"] < agreement)
@@ -132,7 +136,10 @@ def test_detector_bad_input(dropout_classifier, trained_lenet, calibration_mix):
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="crop_fraction"):
             create("crop-only", crop_fraction=bad)
-    with pytest.raises(registry.PluginNotFoundError, match="unknown detector plugin 'hybrid-uncertainty-typo'. Did you mean 'hybrid-uncertainty'"):
+    with pytest.raises(
+        registry.PluginNotFoundError,
+        match="unknown detector plugin 'hybrid-uncertainty-typo'. Did you mean 'hybrid-uncertainty'",
+    ):
         registry.create("detector", "hybrid-uncertainty-typo", dropout_classifier)
     detector = create("hybrid-uncertainty", n_passes=4)
     with pytest.raises(ValueError, match="call fit"):
@@ -162,8 +169,12 @@ def test_bim_early_stop_stops_at_first_success(dropout_classifier, mnist_small):
     _, _, x_test, y_test = mnist_small
     x, y = x_test[:40], y_test[:40]
     one_hot = np.eye(10, dtype=np.float32)[y]
-    early = registry.create("evasion", "bim-early-stop", dropout_classifier, eps=0.3, eps_step=0.02, max_iter=40).generate(x, y=one_hot)
-    full = registry.create("evasion", "bim", dropout_classifier, eps=0.3, eps_step=0.02, max_iter=40, verbose=False).generate(x, y=one_hot)
+    early = registry.create(
+        "evasion", "bim-early-stop", dropout_classifier, eps=0.3, eps_step=0.02, max_iter=40
+    ).generate(x, y=one_hot)
+    full = registry.create(
+        "evasion", "bim", dropout_classifier, eps=0.3, eps_step=0.02, max_iter=40, verbose=False
+    ).generate(x, y=one_hot)
     assert np.abs(early - x).max() <= 0.3 + 1e-6 and early.min() >= 0 and early.max() <= 1
     predicted = dropout_classifier.predict(early).argmax(1)
     assert np.mean(predicted != y) > 0.9
@@ -183,11 +194,17 @@ def test_detector_aware_pgd_stays_in_budget_and_lowers_uncertainty(dropout_class
     _, _, x_test, _ = mnist_small
     x = x_test[:16]
     params = dict(eps=0.2, eps_step=0.02, max_iter=15, n_samples=4, seed=0)
-    plain = registry.create("evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=0.0, crop_weight=0.0, **params).generate(x)
-    adaptive = registry.create("evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=50.0, **params).generate(x)
+    plain = registry.create(
+        "evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=0.0, crop_weight=0.0, **params
+    ).generate(x)
+    adaptive = registry.create(
+        "evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=50.0, **params
+    ).generate(x)
     for x_adv in (plain, adaptive):
         assert np.abs(x_adv - x).max() <= 0.2 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
-    again = registry.create("evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=50.0, **params).generate(x)
+    again = registry.create(
+        "evasion", "detector-aware-pgd", dropout_classifier, uncertainty_weight=50.0, **params
+    ).generate(x)
     np.testing.assert_array_equal(again, adaptive)
     model = dropout_classifier.model
     u_plain = mc_dropout_predict(model, plain, n_passes=30).uncertainty.mean()

@@ -57,5 +57,5 @@ def test_readme_plugin_example_works(tmp_path, monkeypatch):
     x[0, 0, 4, 4] = 1.0
     out, _ = blur.forward(x)
     assert out[0, 0, 4, 4] < 1.0 and out[0, 0, 4, 5] > 0.0
-    with pytest.raises(ValueError, match="kernel must be an odd positive int"):
+    with pytest.raises(ValueError, match="kernel must be odd"):
         registry.create("preprocessor", "my-blur", kernel=4)

@@ -54,5 +54,7 @@ def test_targeted_labels_and_bad_arguments(trained_lenet, mnist_small):
     with pytest.raises(TypeError, match="float32"):
         accuracy(trained_lenet, x.astype(np.float64), y)
     targets = (y + 1) % 10
-    outcome = evaluate_attack(trained_lenet, x[:20], y[:20], "fgsm", {"eps": 0.3, "targeted": True}, attack_labels=targets[:20])
+    outcome = evaluate_attack(
+        trained_lenet, x[:20], y[:20], "fgsm", {"eps": 0.3, "targeted": True}, attack_labels=targets[:20]
+    )
     assert outcome.adversarial_accuracy < accuracy(trained_lenet, x[:20], y[:20])

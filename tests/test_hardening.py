@@ -74,7 +74,9 @@ TWO_DATASETS = """
 def test_every_dataset_is_resolved_before_any_work(tmp_path, monkeypatch, capsys):
     import torchvision
 
-    root = make_distribution(tmp_path / "site", "two", "[artx.reproductions]\ntwo-datasets = two:Two\n", {"two": TWO_DATASETS})
+    root = make_distribution(
+        tmp_path / "site", "two", "[artx.reproductions]\ntwo-datasets = two:Two\n", {"two": TWO_DATASETS}
+    )
     monkeypatch.syspath_prepend(str(root))
     registry.refresh()
     write_tiny_mnist(tmp_path / "data", folder="MNIST")  # MNIST present, Fashion-MNIST missing
@@ -83,7 +85,21 @@ def test_every_dataset_is_resolved_before_any_work(tmp_path, monkeypatch, capsys
         raise RuntimeError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
-    assert main(["reproduce", "two-datasets", "--preset", "paper", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(
+            [
+                "reproduce",
+                "two-datasets",
+                "--preset",
+                "paper",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "'fashion-mnist' not found" in err
     import two
@@ -93,7 +109,9 @@ def test_every_dataset_is_resolved_before_any_work(tmp_path, monkeypatch, capsys
 
 @pytest.mark.parametrize("where", ["file", "results-folder"])
 def test_bad_output_folder_fails_before_the_run(tmp_path, monkeypatch, capsys, where):
-    root = make_distribution(tmp_path / "site", "two", "[artx.reproductions]\ntwo-datasets = two:Two\n", {"two": TWO_DATASETS})
+    root = make_distribution(
+        tmp_path / "site", "two", "[artx.reproductions]\ntwo-datasets = two:Two\n", {"two": TWO_DATASETS}
+    )
     monkeypatch.syspath_prepend(str(root))
     registry.refresh()
     if where == "file":
@@ -136,7 +154,11 @@ def test_label_forms_are_read_the_same_and_bad_ones_refused(classifier, attack):
     ]:
         with pytest.raises(ValueError, match=match):
             attack_obj.generate(x, y=bad)
-    for bad_x in (np.ascontiguousarray(x.transpose(0, 2, 3, 1)), np.repeat(x, 3, axis=1), np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))):
+    for bad_x in (
+        np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+        np.repeat(x, 3, axis=1),
+        np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))),
+    ):
         with pytest.raises(ValueError, match=r"\bx\b"):
             attack_obj.generate(bad_x, y=y)
 
@@ -210,7 +232,13 @@ def test_gradcam_checkpoint_path_problems_fail_in_the_constructor(cnn, tmp_path)
 def test_malformed_checkpoint_with_the_right_parameters_is_refused_clearly(cnn, tmp_path):
     x, y = data.load("mnist-5k", "train", limit=60, seed=0)
     path = tmp_path / "search.json"
-    params = {"generations": 2, "population_size": 2, "proxy": TrainingSpec("linear", epochs=1), "reevaluations": 1, "checkpoint_path": path}
+    params = {
+        "generations": 2,
+        "population_size": 2,
+        "proxy": TrainingSpec("linear", epochs=1),
+        "reevaluations": 1,
+        "checkpoint_path": path,
+    }
     registry.create("poisoning", "gradcam-pixel", cnn, **params).fit(x, y)
     state = json.loads(path.read_text())
     for breaking, match in [

@@ -33,12 +33,17 @@ TINY = """
                 adaptive_max_iter=3,
             )),
         }
-"""
+"""  # noqa: E501 (embedded plugin source: its text is written verbatim)
 
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    root = make_distribution(tmp_path / "site", "tiny-hybrid", "[artx.reproductions]\ntiny-hybrid = tiny_hybrid:TinyHybrid\n", {"tiny_hybrid": TINY})
+    root = make_distribution(
+        tmp_path / "site",
+        "tiny-hybrid",
+        "[artx.reproductions]\ntiny-hybrid = tiny_hybrid:TinyHybrid\n",
+        {"tiny_hybrid": TINY},
+    )
     monkeypatch.syspath_prepend(str(root))
     registry.refresh()
 
@@ -61,13 +66,24 @@ def test_tiny_hybrid_detector(tiny, tmp_path, capsys):
     assert sum(counts) == 1000  # the whole mnist-5k test set is the mix
     assert counts[2] + counts[1] == 940 and counts[0] + counts[3] == 60
     assert cells[("Table 2", row, "detection accuracy (%)")]["paper"] == 96.5
-    assert cells[("Table 2", row, "detection accuracy (%)")]["mean"] == pytest.approx(100 * (counts[2] + counts[3]) / 1000)
-    kept = [cells[("Table 3", row, c)]["mean"] for c in ("clean · correct", "clean · incorrect", "adversarial · correct", "adversarial · incorrect")]
+    assert cells[("Table 2", row, "detection accuracy (%)")]["mean"] == pytest.approx(
+        100 * (counts[2] + counts[3]) / 1000
+    )
+    kept = [
+        cells[("Table 3", row, c)]["mean"]
+        for c in ("clean · correct", "clean · incorrect", "adversarial · correct", "adversarial · incorrect")
+    ]
     assert kept[0] + kept[1] == counts[2] and kept[2] + kept[3] == counts[0]
     assert ("Table 2", "JSMA · crop-only · calibrated on validation", "TP") in cells
     assert ("Table 2", "JSMA · crop-only · test-tuned (paper)", "TP") not in cells
     for attack in ("FGSM", "BIM-A", "BIM-B", "JSMA"):
-        assert 0.0 <= cells[("ROC-AUC of the MC-dropout uncertainty as an adversarial score (test mix)", attack, "ROC-AUC")]["mean"] <= 1.0
+        assert (
+            0.0
+            <= cells[("ROC-AUC of the MC-dropout uncertainty as an adversarial score (test mix)", attack, "ROC-AUC")][
+                "mean"
+            ]
+            <= 1.0
+        )
     adaptive_rows = {row for table, row, _ in cells if table.startswith("Beyond the paper")}
     assert adaptive_rows == {"BIM-A (non-adaptive)", "BIM-B (non-adaptive)", "detector-aware PGD (adaptive)"}
     calibration = results["metrics"]["calibration"]["FGSM · hybrid-uncertainty"][0]

@@ -327,4 +327,3 @@ def test_bad_inputs():
     for images, labels, error, name in cases:
         with pytest.raises(error, match=name):
             attack.generate(images, labels)
-

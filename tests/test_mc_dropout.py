@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from artx.mc_dropout import dropout_modules, mc_dropout_predict, mc_dropout_torch, only_dropout_active, split_at_first_dropout, uncertainty_torch
+from artx.mc_dropout import (
+    dropout_modules,
+    mc_dropout_predict,
+    mc_dropout_torch,
+    only_dropout_active,
+    split_at_first_dropout,
+    uncertainty_torch,
+)
 from artx.models import build_model
 
 

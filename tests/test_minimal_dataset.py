@@ -32,7 +32,9 @@ def test_contrast_matches_pil_on_real_digits(digits):
     x, _ = digits
     u8 = np.rint(x[:, 0] * 255).astype(np.uint8)
     for factor in (0.5, 2.0, 4.0):
-        expected = np.stack([np.asarray(ImageEnhance.Contrast(Image.fromarray(im)).enhance(factor)) for im in u8]) / 255.0
+        expected = (
+            np.stack([np.asarray(ImageEnhance.Contrast(Image.fromarray(im)).enhance(factor)) for im in u8]) / 255.0
+        )
         ours = make(contrast=factor).contrast_only(torch.from_numpy(u8[:, None] / np.float32(255))).numpy()[:, 0]
         assert np.abs(ours - expected).max() <= 1 / 255
 
@@ -99,7 +101,10 @@ def test_drop_in_with_art_classifier_fgsm_and_pgd(digits):
     loss = torch.nn.functional.cross_entropy(model(pre.forward(tensor)[0]), torch.from_numpy(y))  # mean, as ART's loss
     loss.backward()
     np.testing.assert_allclose(defended.loss_gradient(x, np.eye(10)[y]), tensor.grad.numpy(), rtol=1e-4, atol=1e-6)
-    for attack in (FastGradientMethod(defended, eps=0.2), ProjectedGradientDescent(defended, eps=0.2, eps_step=0.05, max_iter=5, verbose=False)):
+    for attack in (
+        FastGradientMethod(defended, eps=0.2),
+        ProjectedGradientDescent(defended, eps=0.2, eps_step=0.05, max_iter=5, verbose=False),
+    ):
         x_adv = attack.generate(x, y=y)
         assert x_adv.shape == x.shape and np.abs(x_adv - x).max() <= 0.2 + 1e-6
         assert np.abs(x_adv - x).max() > 0

@@ -3,7 +3,6 @@ minutes): Table 2's cells, claims, the figure, and human labels through --labels
 
 import json
 
-import numpy as np
 import pytest
 
 from artx import data, registry
@@ -40,7 +39,12 @@ TINY = """
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    root = make_distribution(tmp_path / "site", "tiny-minimal", "[artx.reproductions]\ntiny-minimal = tiny_minimal:TinyMinimal\n", {"tiny_minimal": TINY})
+    root = make_distribution(
+        tmp_path / "site",
+        "tiny-minimal",
+        "[artx.reproductions]\ntiny-minimal = tiny_minimal:TinyMinimal\n",
+        {"tiny_minimal": TINY},
+    )
     monkeypatch.syspath_prepend(str(root))
     registry.refresh()
 
@@ -58,12 +62,19 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
     assert set(results["metrics"]["figure3/lenet5 · MNIST"]) == {"0", "4", "8"}
     adaptive = {c["column"] for c in results["cells"] if c["table"].startswith("Preprocessor at predict time")}
     assert adaptive == {
-        "clean, defended", "FGSM non-adaptive", "FGSM adaptive (exact)", "FGSM adaptive (bpda)",
-        "CW non-adaptive", "CW adaptive (exact)", "CW adaptive (bpda)",
+        "clean, defended",
+        "FGSM non-adaptive",
+        "FGSM adaptive (exact)",
+        "FGSM adaptive (bpda)",
+        "CW non-adaptive",
+        "CW adaptive (exact)",
+        "CW adaptive (bpda)",
     }
     assert any(note.startswith("CW gap: ") for note in results["notes"])
     assert any(note.startswith("FGSM, lenet5: Modified beats MNIST at ") for note in results["notes"])
-    assert sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 4  # FGSM, CW, clean accuracy, CW L2 for one architecture
+    assert (
+        sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 4
+    )  # FGSM, CW, clean accuracy, CW L2 for one architecture
 
     # Human labels: label the first 200 candidates correctly and the rest wrongly or skipped.
     x_train, y_train = data.load("mnist-5k", "train")

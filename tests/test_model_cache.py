@@ -1,8 +1,8 @@
 import json
+import logging
 import os
 import stat
 from pathlib import Path
-import logging
 
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ import torch
 
 from artx import atomic
 from artx.model_cache import train_cached
-from artx.training import TrainingSpec
 from artx.paths import cache_dir
+from artx.training import TrainingSpec
 
 
 @pytest.fixture
@@ -50,7 +50,9 @@ def test_key_depends_on_data_hyperparameters_seed_and_init(small):
         train_cached(TrainingSpec("shallow-mlp", epochs=1), x[:-1], y[:-1], seed=0, progress=False),
         train_cached(TrainingSpec("shallow-mlp", epochs=1, model_params={"hidden": 64}), x, y, seed=0, progress=False),
         train_cached(TrainingSpec("shallow-mlp", epochs=1, trainable=["fc2"]), x, y, seed=0, progress=False),
-        train_cached(TrainingSpec("shallow-mlp", epochs=1), x, y, seed=0, init_state=base.model.state_dict(), progress=False),
+        train_cached(
+            TrainingSpec("shallow-mlp", epochs=1), x, y, seed=0, init_state=base.model.state_dict(), progress=False
+        ),
     ]
     keys = {base.key} | {v.key for v in variants}
     assert len(keys) == 1 + len(variants)
@@ -88,7 +90,14 @@ def test_side_file_records_the_specification(small):
 def test_fine_tuning_from_given_weights(small):
     x, y = small
     base = train_cached(TrainingSpec("lenet5", epochs=1), x, y, seed=0, progress=False)
-    tuned = train_cached(TrainingSpec("lenet5", epochs=1, trainable=["fc3"]), x, y, seed=0, init_state=base.model.state_dict(), progress=False)
+    tuned = train_cached(
+        TrainingSpec("lenet5", epochs=1, trainable=["fc3"]),
+        x,
+        y,
+        seed=0,
+        init_state=base.model.state_dict(),
+        progress=False,
+    )
     same = {k for k, v in base.model.state_dict().items() if torch.equal(v, tuned.model.state_dict()[k])}
     assert "conv1.weight" in same and "fc3.weight" not in same
 
@@ -96,12 +105,16 @@ def test_fine_tuning_from_given_weights(small):
 def test_snapshots_equal_shorter_runs(small):
     x, y = small
     # a dropout model, so the per-epoch randomness matters
-    longer = train_cached(TrainingSpec("lenet5-dropout", epochs=3, batch_size=64), x, y, seed=0, snapshot_epochs=[1, 2], progress=False)
+    longer = train_cached(
+        TrainingSpec("lenet5-dropout", epochs=3, batch_size=64), x, y, seed=0, snapshot_epochs=[1, 2], progress=False
+    )
     for k in (1, 2):
         snapshot = train_cached(TrainingSpec("lenet5-dropout", epochs=k, batch_size=64), x, y, seed=0, progress=False)
         assert snapshot.from_cache
         assert len(snapshot.history["loss"]) == k
-        fresh = train_cached(TrainingSpec("lenet5-dropout", epochs=k, batch_size=64), x, y, seed=0, use_cache=False, progress=False)
+        fresh = train_cached(
+            TrainingSpec("lenet5-dropout", epochs=k, batch_size=64), x, y, seed=0, use_cache=False, progress=False
+        )
         assert equal_models(snapshot.model, fresh.model)
         assert snapshot.history["loss"] == fresh.history["loss"]
     assert not equal_models(snapshot.model, longer.model)
@@ -109,7 +122,12 @@ def test_snapshots_equal_shorter_runs(small):
 
 @pytest.mark.parametrize(
     "snapshots, error, match",
-    [([0], ValueError, r"\[1, 2\].*got 0"), ([3], ValueError, r"\[1, 2\].*got 3"), ([1.0], TypeError, "ints.*1.0"), ("1", TypeError, "iterable of ints.*str")],
+    [
+        ([0], ValueError, r"\[1, 2\].*got 0"),
+        ([3], ValueError, r"\[1, 2\].*got 3"),
+        ([1.0], TypeError, "ints.*1.0"),
+        ("1", TypeError, "iterable of ints.*str"),
+    ],
 )
 def test_bad_snapshot_epochs(small, snapshots, error, match):
     x, y = small
@@ -158,7 +176,7 @@ def test_read_only_cache_serves_valid_entries_and_survives_corrupt_ones(small, t
     x, y = small
     monkeypatch.setenv("ARTX_CACHE_DIR", str(tmp_path / "cache"))
     spec = TrainingSpec("shallow-mlp", epochs=1)
-    first = train_cached(spec, x, y, seed=0, progress=False)
+    train_cached(spec, x, y, seed=0, progress=False)
     corrupt = train_cached(spec, x, y, seed=1, progress=False)
     corrupt.path.write_bytes(corrupt.path.read_bytes()[:50])
     models = tmp_path / "cache" / "models"
@@ -210,7 +228,9 @@ def test_trainings_that_differ_only_in_weight_decay_or_objective_get_other_keys(
     x, y = small
     base = train_cached(TrainingSpec("shallow-mlp", epochs=1), x, y, seed=0, progress=False)
     decay = train_cached(TrainingSpec("shallow-mlp", epochs=1, weight_decay=1e-2), x, y, seed=0, progress=False)
-    hot = train_cached(TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy(temperature=10.0)), x, y, seed=0, progress=False)
+    hot = train_cached(
+        TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy(temperature=10.0)), x, y, seed=0, progress=False
+    )
     plain = train_cached(TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy()), x, y, seed=0, progress=False)
     assert len({base.key, decay.key, hot.key}) == 3
     assert plain.key == base.key and plain.from_cache  # T = 1 cross-entropy is the default

@@ -34,7 +34,14 @@ def clean_cnn(digits):
 
 
 def search(classifier, **params):
-    settings = {"generations": 2, "population_size": 4, "proxy": TrainingSpec("linear", epochs=1), "reevaluations": 2, "seed": 3, **params}
+    settings = {
+        "generations": 2,
+        "population_size": 4,
+        "proxy": TrainingSpec("linear", epochs=1),
+        "reevaluations": 2,
+        "seed": 3,
+        **params,
+    }
     return registry.create("poisoning", "gradcam-pixel", classifier, **settings)
 
 
@@ -213,7 +220,11 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
         ({"proxy": "linear"}, TypeError, "proxy must be an artx.training.TrainingSpec"),
         ({"proxy": TrainingSpec("no-such-model", epochs=1)}, ValueError, "proxy.arch must be a registered model"),
-        ({"proxy": TrainingSpec("lenet5-dropout", epochs=1)}, ValueError, "proxy.arch: train_population supports models without batch norm or dropout"),
+        (
+            {"proxy": TrainingSpec("lenet5-dropout", epochs=1)},
+            ValueError,
+            "proxy.arch: train_population supports models without batch norm or dropout",
+        ),
         ({"layer": "fc1"}, ValueError, r"layer must be a convolutional layer .* 'fc1' outputs shape \(1, 1024\)"),
         ({"seed": 2**63}, ValueError, "seed must be an int seed"),
         ({"checkpoint_path": "."}, ValueError, "checkpoint_path must be a file path, not a folder"),

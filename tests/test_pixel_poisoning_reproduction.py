@@ -39,7 +39,12 @@ TINY = """
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    root = make_distribution(tmp_path / "site", "tiny-pixel", "[artx.reproductions]\ntiny-pixel = tiny_pixel:TinyPixel\n", {"tiny_pixel": TINY})
+    root = make_distribution(
+        tmp_path / "site",
+        "tiny-pixel",
+        "[artx.reproductions]\ntiny-pixel = tiny_pixel:TinyPixel\n",
+        {"tiny_pixel": TINY},
+    )
     monkeypatch.syspath_prepend(str(root))
     registry.refresh()
 
@@ -63,22 +68,32 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     assert all(len(p) == 10 and all(0 <= q["intensity"] <= 1 for q in p) for p in pixels.values())
     assert pixels[0] != pixels[1]
     assert results["metrics"]["mnist-5k/seed 0/random pixels"] != results["metrics"]["mnist-5k/seed 1/random pixels"]
-    assert all(len(results["metrics"][f"mnist-5k/seed {seed}/search"]["best gap per generation"]) == 2 for seed in (0, 1))
+    assert all(
+        len(results["metrics"][f"mnist-5k/seed {seed}/search"]["best gap per generation"]) == 2 for seed in (0, 1)
+    )
     assert results["config"]["generations"] == 2 and results["config"]["population_size"] == 4
     # training length: epochs 1..2 per poison; after 1 epoch (Table 1's length) it is Table 1's
     # seed-0 model, loaded from the snapshot, so the numbers agree exactly
     length = {(k[1], k[2]): c for k, c in cells.items() if k[0] == "Training length"}
     assert set(length) == {(f"MNIST (5k subset), {row}", str(e)) for row in ("Random", "Proposed") for e in (1, 2)}
     for row in ("Random", "Proposed"):
-        assert length[(f"MNIST (5k subset), {row}", "1")]["values"][0] == table1[("Table 1", row, "MNIST (5k subset)")]["values"][0]
-    assert any(note.startswith("MNIST (5k subset), training length (seed 0, test error): Random") for note in results["notes"])
+        assert (
+            length[(f"MNIST (5k subset), {row}", "1")]["values"][0]
+            == table1[("Table 1", row, "MNIST (5k subset)")]["values"][0]
+        )
+    assert any(
+        note.startswith("MNIST (5k subset), training length (seed 0, test error): Random") for note in results["notes"]
+    )
     assert {"gradcam_pixels_mnist-5k.png", "figure1_optimizers.png", "training_length.png"} <= set(results["figures"])
     assert all((folder / name).is_file() for name in results["figures"])
     # claims: 2 for Table 1, 3 for Table 2, 1 for Figure 1, each PASS or FAIL from measured values
     assert sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 6
     assert any(note.startswith("Search budget per dataset: 2 generations × population 4") for note in results["notes"])
     proposed = "/".join(f"{e:.1f}%" for e in table1[("Table 1", "Proposed", "MNIST (5k subset)")]["values"])
-    assert any(note.startswith("MNIST (5k subset) search, per seed (0/1): ") and f"(Table 1, Proposed) {proposed}" in note for note in results["notes"])
+    assert any(
+        note.startswith("MNIST (5k subset) search, per seed (0/1): ") and f"(Table 1, Proposed) {proposed}" in note
+        for note in results["notes"]
+    )
 
     # a second run: the search resumes from its checkpoint (all generations done) and the
     # numbers are identical apart from timings and provenance

@@ -87,7 +87,11 @@ def build(kind: str, name: str, tiny, **params):
 
 def _wants_estimator(factory) -> bool:
     parameters = list(inspect.signature(factory).parameters.values())
-    return bool(parameters) and parameters[0].name in ("classifier", "estimator") and parameters[0].default is inspect.Parameter.empty
+    return (
+        bool(parameters)
+        and parameters[0].name in ("classifier", "estimator")
+        and parameters[0].default is inspect.Parameter.empty
+    )
 
 
 def whitelist(obj) -> list[str]:

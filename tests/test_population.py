@@ -21,11 +21,20 @@ def test_population_equals_sequential_training(small, arch, optimizer):
     # one data set per member: member 1 sees a brightened pixel, so the members differ by data and seed
     stacked = np.stack([x, x.copy()])
     stacked[1, :, 0, 3, 3] = 1.0
-    population = train_population(TrainingSpec(arch, epochs=2, optimizer=optimizer, batch_size=64), stacked, y, init_seeds=[3, 7], seed=5)
+    population = train_population(
+        TrainingSpec(arch, epochs=2, optimizer=optimizer, batch_size=64), stacked, y, init_seeds=[3, 7], seed=5
+    )
     probe = torch.from_numpy(x[:64])
     for k, (seed, xk) in enumerate(zip([3, 7], stacked)):
         alone = build_model(arch, seed=seed)
-        train(alone, np.ascontiguousarray(xk), y, TrainingSpec("model", epochs=2, optimizer=optimizer, batch_size=64), seed=5, progress=False)
+        train(
+            alone,
+            np.ascontiguousarray(xk),
+            y,
+            TrainingSpec("model", epochs=2, optimizer=optimizer, batch_size=64),
+            seed=5,
+            progress=False,
+        )
         with torch.no_grad():
             torch.testing.assert_close(population.member(k)(probe), alone(probe), rtol=1e-4, atol=1e-4)
     predictions = population.predict(x[:64])
@@ -61,7 +70,9 @@ def test_single_pixel_data_equals_materialised_copies(small, arch):
     copies = np.repeat(x[None], 3, axis=0)
     for k in range(3):
         copies[k, np.arange(len(x)), 0, rows[k], cols[k]] = values[k]
-    sparse = train_population(TrainingSpec(arch, epochs=2, batch_size=64), x, y, init_seeds=[1, 1, 2], seed=4, pixels=(rows, cols, values))
+    sparse = train_population(
+        TrainingSpec(arch, epochs=2, batch_size=64), x, y, init_seeds=[1, 1, 2], seed=4, pixels=(rows, cols, values)
+    )
     dense = train_population(TrainingSpec(arch, epochs=2, batch_size=64), copies, y, init_seeds=[1, 1, 2], seed=4)
     probe = torch.from_numpy(x[:32])
     with torch.no_grad():

@@ -121,14 +121,30 @@ def test_factory_plugins_are_checked_on_create(third_party):
 
 
 def test_cli_plugins_lists_third_party_and_broken(third_party, capsys):
-    assert main(["plugins"]) == 0
+    assert main(["plugins"]) == 0  # fast: from entry-point metadata, nothing imported
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "VERSION"]
+    assert any(line.split() == ["preprocessor", "broken", "thirdparty-plugins", "2.3"] for line in lines)
+    assert main(["plugins", "--check"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS"]
-    assert any(line.split()[:2] == ["evasion", "fgsm"] for line in lines)
-    assert any(line.split() == ["preprocessor", "halve", "thirdparty-plugins", "2.3", "ok"] for line in lines)
+    assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "DESCRIPTION"]
+    fgsm = next(line for line in lines if line.split()[:2] == ["evasion", "fgsm"])
+    assert fgsm.split()[4] == "ok" and "ART:" in fgsm
+    assert any(line.split()[:5] == ["preprocessor", "halve", "thirdparty-plugins", "2.3", "ok"] for line in lines)
     assert any(line.split() == ["preprocessor", "broken", "thirdparty-plugins", "2.3", "broken"] for line in lines)
     assert "broken on purpose" in captured.err
+    jsma = next(line for line in lines if line.split()[:2] == ["evasion", "jsma-z"])
+    assert "Papernot" in jsma  # the two JSMA families say which is which
+
+
+def test_listing_does_not_import_plugins(third_party):
+    import sys
+
+    sys.modules.pop("thirdparty_defence", None)
+    rows = registry.list_plugins("preprocessor", load_plugins=False)
+    assert {row.name for row in rows} >= {"halve", "broken"} and all(row.status == "not loaded" for row in rows)
+    assert "thirdparty_defence" not in sys.modules
 
 
 def test_cli_plugins_kind_filter(capsys):

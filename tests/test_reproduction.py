@@ -40,7 +40,7 @@ TINY = """
 
     class NotAReproduction:
         pass
-"""
+"""  # noqa: E501 (embedded plugin source: its text is written verbatim)
 
 
 @pytest.fixture
@@ -86,7 +86,9 @@ def test_paper_preset_without_full_data_fails_clearly(tiny, tmp_path, monkeypatc
         raise RuntimeError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    assert main(["reproduce", "tiny", "--preset", "paper", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["reproduce", "tiny", "--preset", "paper", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ARTX_DATA_DIR" in err[0] and "--data-dir" in err[0]
 
@@ -102,5 +104,7 @@ def test_main_job_model_zoo_quick(tmp_path):
     assert cells[("paper-cnn", "FGSM ε=0.1")].stats.mean < cells[("paper-cnn", "clean")].stats.mean
     assert len(first.claims) == 3
     assert (tmp_path / "a" / "model-zoo" / "table.md").is_file()
-    assert load_stable(tmp_path / "a" / "model-zoo" / "results.json") == load_stable(tmp_path / "b" / "model-zoo" / "results.json")
+    assert load_stable(tmp_path / "a" / "model-zoo" / "results.json") == load_stable(
+        tmp_path / "b" / "model-zoo" / "results.json"
+    )
     assert second.timings["train paper-cnn"] < first.timings["train paper-cnn"]

@@ -46,7 +46,11 @@ def test_files_and_table(tmp_path):
     table = (tmp_path / "table.md").read_text()
     assert "| cnn | 99.10 ± 0.14 (99.36, -0.26) | 41.00 ± 1.41 |" in table
     assert "| lenet | 98.50 (99.13, -0.63) | — |" in table
-    assert "- PASS: cnn beats lenet" in table and "- FAIL: lenet is perfect" in table and "- INCONCLUSIVE: cnn reaches 99.2" in table
+    assert (
+        "- PASS: cnn beats lenet" in table
+        and "- FAIL: lenet is perfect" in table
+        and "- INCONCLUSIVE: cnn reaches 99.2" in table
+    )
     assert "1 PASS, 1 FAIL, 1 INCONCLUSIVE of 3 claims" in table
     assert "![curve](curve.png)" in table
     assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"

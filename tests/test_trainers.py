@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from artx_plugins._trainers import FGSMObjective, RandomSignObjective, UniformNoiseObjective
 from torch import nn
 
 from artx import data, registry
 from artx.model_cache import train_cached
 from artx.models import build_model, to_art_classifier
 from artx.training import CrossEntropy, TrainingSpec, train
+from artx_plugins._trainers import FGSMObjective, RandomSignObjective, UniformNoiseObjective
 
 MIXES = ["fgsm-adversarial-training", "random-sign-training", "uniform-noise-training"]
 CE = nn.functional.cross_entropy

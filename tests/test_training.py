@@ -123,12 +123,30 @@ def test_resume_after_interruption_matches_uninterrupted_run(small, tmp_path):
     model.forward = dies_in_epoch_three
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        train(model, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+        train(
+            model,
+            x,
+            y,
+            TrainingSpec("model", epochs=3, batch_size=64),
+            seed=0,
+            checkpoint_path=checkpoint,
+            checkpoint_tag="t",
+            progress=False,
+        )
     assert checkpoint.is_file()
     assert atomic.torch_load_sealed(checkpoint)["epoch"] == 2
 
     resumed = build_model("lenet5-dropout", seed=0)
-    history = train(resumed, x, y, TrainingSpec("model", epochs=3, batch_size=64), seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+    history = train(
+        resumed,
+        x,
+        y,
+        TrainingSpec("model", epochs=3, batch_size=64),
+        seed=0,
+        checkpoint_path=checkpoint,
+        checkpoint_tag="t",
+        progress=False,
+    )
     assert len(history.loss) == 3
     assert same_weights(weights(resumed), weights(reference))
 
@@ -138,7 +156,16 @@ def test_checkpoint_of_another_run_is_ignored(small, tmp_path):
     checkpoint = tmp_path / "run.ckpt"
     checkpoint.write_bytes(b"not a checkpoint")
     model = build_model("shallow-mlp", seed=0)
-    history = train(model, x, y, TrainingSpec("model", epochs=2), seed=0, checkpoint_path=checkpoint, checkpoint_tag="x", progress=False)
+    history = train(
+        model,
+        x,
+        y,
+        TrainingSpec("model", epochs=2),
+        seed=0,
+        checkpoint_path=checkpoint,
+        checkpoint_tag="x",
+        progress=False,
+    )
     assert len(history.loss) == 2
 
 
@@ -174,9 +201,16 @@ def test_checkpoint_that_fails_part_way_restarts_from_the_initial_weights(small,
     wrong_shape = {k: (torch.zeros(3) if k == "fc3.bias" else v) for k, v in other.state_dict().items()}
     history = {"loss": [1.0], "accuracy": [0.5], "seconds": 1.0}
     crafted = {
-        "optimizer state of another shape": {"model": other.state_dict(), "optimizer": {"state": {}, "param_groups": []}},
+        "optimizer state of another shape": {
+            "model": other.state_dict(),
+            "optimizer": {"state": {}, "param_groups": []},
+        },
         "one layer of another shape": {"model": wrong_shape, "optimizer": good_optimizer},
-        "history of another length": {"model": other.state_dict(), "optimizer": good_optimizer, "history": {**history, "loss": [1.0, 2.0]}},
+        "history of another length": {
+            "model": other.state_dict(),
+            "optimizer": good_optimizer,
+            "history": {**history, "loss": [1.0, 2.0]},
+        },
         "epoch not an int": {"model": other.state_dict(), "optimizer": good_optimizer, "epoch": "1"},
     }
     for name, fields in crafted.items():
@@ -194,9 +228,16 @@ def test_altered_checkpoint_is_ignored(small, tmp_path):
     train(reference, x, y, spec, seed=0, progress=False)
     checkpoint = tmp_path / "run.ckpt"
     trained_one = build_model("shallow-mlp", seed=3)
-    atomic.torch_save_sealed({"tag": "t", "epoch": 1, "model": trained_one.state_dict(),
-                              "optimizer": torch.optim.Adam(trained_one.parameters()).state_dict(),
-                              "history": {"loss": [1.0], "accuracy": [0.5], "seconds": 1.0}}, checkpoint)
+    atomic.torch_save_sealed(
+        {
+            "tag": "t",
+            "epoch": 1,
+            "model": trained_one.state_dict(),
+            "optimizer": torch.optim.Adam(trained_one.parameters()).state_dict(),
+            "history": {"loss": [1.0], "accuracy": [0.5], "seconds": 1.0},
+        },
+        checkpoint,
+    )
     data = bytearray(checkpoint.read_bytes())
     data[len(data) // 2] ^= 0x10
     checkpoint.write_bytes(bytes(data))
@@ -219,17 +260,32 @@ def test_soft_labels_and_temperature_objective(small):
         assert torch.allclose(a, b, atol=1e-5)
     assert 0 < history.accuracy[0] <= 1
     hot = build_model("shallow-mlp", seed=0)
-    train(hot, x, y, TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy(temperature=20.0)), seed=0, progress=False)
+    train(
+        hot,
+        x,
+        y,
+        TrainingSpec("shallow-mlp", epochs=1, objective=CrossEntropy(temperature=20.0)),
+        seed=0,
+        progress=False,
+    )
     assert not all(torch.allclose(a, b) for a, b in zip(hard.parameters(), hot.parameters()))
     with pytest.raises(ValueError, match="probability rows"):
         train(build_model("shallow-mlp"), x, one_hot * 2, TrainingSpec("shallow-mlp", epochs=1), progress=False)
     with pytest.raises(ValueError, match="one column per class"):
-        train(build_model("shallow-mlp"), x, one_hot[:, :5] / one_hot[:, :5].sum(1, keepdims=True).clip(1), TrainingSpec("shallow-mlp", epochs=1), progress=False)
+        train(
+            build_model("shallow-mlp"),
+            x,
+            one_hot[:, :5] / one_hot[:, :5].sum(1, keepdims=True).clip(1),
+            TrainingSpec("shallow-mlp", epochs=1),
+            progress=False,
+        )
 
 
 def test_weight_decay_shrinks_the_weights(small):
     x, y = small
     plain, decayed = build_model("shallow-mlp", seed=0), build_model("shallow-mlp", seed=0)
     train(plain, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd"), seed=0, progress=False)
-    train(decayed, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd", weight_decay=5.0), seed=0, progress=False)
+    train(
+        decayed, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd", weight_decay=5.0), seed=0, progress=False
+    )
     assert decayed.fc1.weight.norm() < 0.8 * plain.fc1.weight.norm()

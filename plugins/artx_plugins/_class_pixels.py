@@ -44,7 +44,10 @@ class ClassPixelTable:
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
         intensities = np.asarray(intensities, dtype=np.float32)
         if not (rows.shape == cols.shape == intensities.shape == (self.nb_classes,)):
-            raise ValueError(f"the pixel table needs one row, column and intensity per class ({self.nb_classes}); got shapes {rows.shape}, {cols.shape}, {intensities.shape}")
+            raise ValueError(
+                f"the pixel table needs one row, column and intensity per class ({self.nb_classes}); got shapes "
+                f"{rows.shape}, {cols.shape}, {intensities.shape}"
+            )
         if rows.min() < 0 or rows.max() >= self.height or cols.min() < 0 or cols.max() >= self.width:
             raise ValueError(f"pixel positions must lie inside the {self.height}x{self.width} image")
         if not np.all(np.isfinite(intensities)) or intensities.min() < 0 or intensities.max() > 1:
@@ -54,7 +57,10 @@ class ClassPixelTable:
     def pixels(self) -> list[dict]:
         """The poison: one ``{"class", "row", "col", "intensity"}`` dict per class."""
         rows, cols, intensities = self._current_table()
-        return [{"class": k, "row": int(rows[k]), "col": int(cols[k]), "intensity": float(intensities[k])} for k in range(self.nb_classes)]
+        return [
+            {"class": k, "row": int(rows[k]), "col": int(cols[k]), "intensity": float(intensities[k])}
+            for k in range(self.nb_classes)
+        ]
 
     def poison(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs) -> tuple[np.ndarray, np.ndarray]:
         """Write each image's class pixel (chosen by its label ``y``); return ``(x_poisoned, y)``.

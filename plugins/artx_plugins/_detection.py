@@ -52,10 +52,14 @@ def five_crops(x: torch.Tensor, crop_fraction: float) -> torch.Tensor:
     height, width = x.shape[-2:]
     size = (crop_side(height, crop_fraction), crop_side(width, crop_fraction))
     crops = TF.five_crop(x, list(size))
-    return torch.stack([TF.resize(crop, [height, width], interpolation=InterpolationMode.BILINEAR, antialias=True) for crop in crops])
+    return torch.stack(
+        [TF.resize(crop, [height, width], interpolation=InterpolationMode.BILINEAR, antialias=True) for crop in crops]
+    )
 
 
-def crop_agreement(classifier: Any, x: np.ndarray, labels: np.ndarray, crop_fraction: float, batch_size: int) -> np.ndarray:
+def crop_agreement(
+    classifier: Any, x: np.ndarray, labels: np.ndarray, crop_fraction: float, batch_size: int
+) -> np.ndarray:
     """How many of the five resized crops the classifier's model (dropout off) puts in ``labels``.
 
     ``x`` is already preprocessed (:func:`preprocessed`): the crops go straight through the bare
@@ -74,7 +78,9 @@ def crop_agreement(classifier: Any, x: np.ndarray, labels: np.ndarray, crop_frac
                 batch = torch.from_numpy(x[start : start + batch_size]).to(device)
                 crops = five_crops(batch, crop_fraction)  # (5, B, C, H, W)
                 predicted = model(crops.reshape(-1, *batch.shape[1:])).argmax(dim=1).reshape(5, -1).cpu().numpy()
-                agreement[start : start + batch_size] = (predicted == labels[start : start + batch_size][None]).sum(axis=0)
+                agreement[start : start + batch_size] = (predicted == labels[start : start + batch_size][None]).sum(
+                    axis=0
+                )
     finally:
         model.train(was_training)
     return agreement
@@ -94,10 +100,16 @@ def check_is_adversarial(y: object, n_samples: int) -> np.ndarray:
         raise ValueError(f"y must have shape ({n_samples},) (one flag per image); got shape {y.shape}")
     if y.dtype != np.bool_:
         if not np.issubdtype(y.dtype, np.integer) or not np.isin(y, (0, 1)).all():
-            raise ValueError(f"y must hold is-adversarial flags (bool, or integers 0/1); got dtype {y.dtype} with values {np.unique(y)[:5]}")
+            raise ValueError(
+                f"y must hold is-adversarial flags (bool, or integers 0/1); got dtype {y.dtype} with values "
+                f"{np.unique(y)[:5]}"
+            )
         y = y.astype(bool)
     if y.all() or not y.any():
-        raise ValueError(f"y must contain both clean (0/False) and adversarial (1/True) examples to calibrate thresholds; got only {'adversarial' if y.all() else 'clean'}")
+        raise ValueError(
+            "y must contain both clean (0/False) and adversarial (1/True) examples to calibrate thresholds; got only "
+            f"{'adversarial' if y.all() else 'clean'}"
+        )
     return y
 
 
@@ -136,7 +148,9 @@ def best_single_threshold(scores: np.ndarray, is_adversarial: np.ndarray, start:
     return float(candidates[choice]), float(correct[choice] / len(scores))
 
 
-def best_band(scores: np.ndarray, is_adversarial: np.ndarray, band_correct: np.ndarray, start: tuple[float, float]) -> tuple[float, float, float]:
+def best_band(
+    scores: np.ndarray, is_adversarial: np.ndarray, band_correct: np.ndarray, start: tuple[float, float]
+) -> tuple[float, float, float]:
     """(L, H) with the best detection accuracy of the hybrid rule; ties go to the pair closest to ``start``.
 
     Rule: score > H → adversarial, score < L → clean, L ≤ score ≤ H → the crop vote, whose
@@ -161,7 +175,11 @@ def best_band(scores: np.ndarray, is_adversarial: np.ndarray, band_correct: np.n
     finite = np.nan_to_num(candidates, posinf=1e9, neginf=-1e9)
     distance = np.abs(finite[best_l] - start[0]) + np.abs(finite[best_h] - start[1])
     pick = int(np.argmin(distance))
-    return float(candidates[best_l[pick]]), float(candidates[best_h[pick]]), float(correct[best_l[pick], best_h[pick]] / len(scores))
+    return (
+        float(candidates[best_l[pick]]),
+        float(candidates[best_h[pick]]),
+        float(correct[best_l[pick], best_h[pick]] / len(scores)),
+    )
 
 
 def check_threshold(value: object, name: str, nb_classes: int) -> float:
@@ -171,8 +189,8 @@ def check_threshold(value: object, name: str, nb_classes: int) -> float:
     value = check_float(value, name, minimum=0.0)
     if value > bound:
         raise ValueError(
-            f"{name} must lie in [0, {bound:.4f}]: the MC-dropout uncertainty of a {nb_classes}-class model never exceeds "
-            f"√(K − 1)/K = {bound:.4f}, so this threshold could never be crossed; got {value}"
+            f"{name} must lie in [0, {bound:.4f}]: the MC-dropout uncertainty of a {nb_classes}-class model never "
+            f"exceeds √(K − 1)/K = {bound:.4f}, so this threshold could never be crossed; got {value}"
         )
     return value
 
@@ -197,7 +215,15 @@ class UncertaintyDetectorBase(EvasionDetector):
     needs_dropout: bool = True
     defence_params = ["n_passes", "agreement", "crop_fraction", "batch_size", "seed"]
 
-    def __init__(self, classifier: Any, n_passes: int = 50, agreement: int = 4, crop_fraction: float = 0.93, batch_size: int = 512, seed: int = 0):
+    def __init__(
+        self,
+        classifier: Any,
+        n_passes: int = 50,
+        agreement: int = 4,
+        crop_fraction: float = 0.93,
+        batch_size: int = 512,
+        seed: int = 0,
+    ):
         super().__init__()
         self.classifier = check_classifier(classifier, needs_dropout=self.needs_dropout)
         self.n_passes = n_passes
@@ -220,7 +246,14 @@ class UncertaintyDetectorBase(EvasionDetector):
         return check_images_for(self.classifier, x)
 
     def _mc_dropout(self, x_preprocessed: np.ndarray) -> MCDropoutResult:
-        return mc_dropout_predict(self.classifier.model, x_preprocessed, n_passes=self.n_passes, batch_size=self.batch_size, seed=self.seed, clip_values=None)
+        return mc_dropout_predict(
+            self.classifier.model,
+            x_preprocessed,
+            n_passes=self.n_passes,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            clip_values=None,
+        )
 
     def _crop_agreement(self, x_preprocessed: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return crop_agreement(self.classifier, x_preprocessed, labels, self.crop_fraction, self.batch_size)

@@ -49,7 +49,13 @@ class ImageScikitlearnClassifier(ScikitlearnClassifier):
     def predict(self, x: np.ndarray, **kwargs) -> np.ndarray:
         """Class scores (N, nb_classes) of float32 images in ``clip_values``, of the shape fitted on."""
         shape = getattr(self, "_fitted_shape", None)
-        x = check_images(x, "x", channels=None if shape is None else shape[0], height_width=None if shape is None else shape[1:], clip_values=self.clip_values)
+        x = check_images(
+            x,
+            "x",
+            channels=None if shape is None else shape[0],
+            height_width=None if shape is None else shape[1:],
+            clip_values=self.clip_values,
+        )
         return super().predict(x, **kwargs)
 
 

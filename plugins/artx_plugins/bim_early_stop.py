@@ -41,7 +41,16 @@ class EarlyStopBIM(EvasionAttack):
     attack_params = EvasionAttack.attack_params + ["eps", "eps_step", "max_iter", "targeted", "batch_size", "verbose"]
     _estimator_requirements = (BaseEstimator, LossGradientsMixin, ClassifierMixin)
 
-    def __init__(self, estimator: Any, eps: float = 0.3, eps_step: float = 0.01, max_iter: int = 100, targeted: bool = False, batch_size: int = 256, verbose: bool = False):
+    def __init__(
+        self,
+        estimator: Any,
+        eps: float = 0.3,
+        eps_step: float = 0.01,
+        max_iter: int = 100,
+        targeted: bool = False,
+        batch_size: int = 256,
+        verbose: bool = False,
+    ):
         super().__init__(estimator=estimator)
         self.eps = eps
         self.eps_step = eps_step
@@ -85,7 +94,9 @@ class EarlyStopBIM(EvasionAttack):
                 break
             gradient = self.estimator.loss_gradient(x_adv[index], one_hot[index])
             stepped = x_adv[index] + direction * self.eps_step * np.sign(gradient)
-            stepped = np.clip(np.clip(stepped, x[index] - self.eps, x[index] + self.eps), clip_min, clip_max).astype(np.float32)
+            stepped = np.clip(np.clip(stepped, x[index] - self.eps, x[index] + self.eps), clip_min, clip_max).astype(
+                np.float32
+            )
             x_adv[index] = stepped
             predicted = np.argmax(self.estimator.predict(stepped, batch_size=self.batch_size), axis=1)
             succeeded = predicted == labels[index] if self.targeted else predicted != labels[index]

@@ -13,7 +13,6 @@ import numpy as np
 from art.attacks.attack import PoisoningAttackBlackBox
 
 from artx.validation import check_float, check_int
-
 from artx_plugins._class_pixels import ClassPixelTable
 
 
@@ -30,9 +29,26 @@ class ClassPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
     """
 
     _estimator_requirements = ()  # no model needed (ART refuses to build an attack without this attribute)
-    attack_params = PoisoningAttackBlackBox.attack_params + ["nb_classes", "height", "width", "row", "first_col", "col_step", "intensity"]
+    attack_params = PoisoningAttackBlackBox.attack_params + [
+        "nb_classes",
+        "height",
+        "width",
+        "row",
+        "first_col",
+        "col_step",
+        "intensity",
+    ]
 
-    def __init__(self, nb_classes: int = 10, height: int = 28, width: int = 28, row: int = 1, first_col: int = 4, col_step: int = 2, intensity: float = 1.0):
+    def __init__(
+        self,
+        nb_classes: int = 10,
+        height: int = 28,
+        width: int = 28,
+        row: int = 1,
+        first_col: int = 4,
+        col_step: int = 2,
+        intensity: float = 1.0,
+    ):
         super().__init__()
         self.nb_classes = nb_classes
         self.height = height
@@ -45,7 +61,11 @@ class ClassPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
 
     def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         classes = np.arange(self.nb_classes)
-        return np.full(self.nb_classes, self.row), self.first_col + classes * self.col_step, np.full(self.nb_classes, self.intensity)
+        return (
+            np.full(self.nb_classes, self.row),
+            self.first_col + classes * self.col_step,
+            np.full(self.nb_classes, self.intensity),
+        )
 
     def _check_params(self) -> None:
         check_int(self.nb_classes, "nb_classes", minimum=2)

@@ -29,7 +29,6 @@ from tqdm.auto import tqdm
 
 from artx.mc_dropout import mc_dropout_torch, only_dropout_active, require_dropout, uncertainty_torch
 from artx.validation import check_bool, check_float, check_images_for, check_int, check_seed, class_indices
-
 from artx_plugins._detection import five_crops
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,18 @@ class DetectorAwarePGD(EvasionAttack):
     :param verbose: Show a progress bar.
     """
 
-    attack_params = EvasionAttack.attack_params + ["eps", "eps_step", "max_iter", "n_samples", "uncertainty_weight", "crop_weight", "crop_fraction", "batch_size", "seed", "verbose"]
+    attack_params = EvasionAttack.attack_params + [
+        "eps",
+        "eps_step",
+        "max_iter",
+        "n_samples",
+        "uncertainty_weight",
+        "crop_weight",
+        "crop_fraction",
+        "batch_size",
+        "seed",
+        "verbose",
+    ]
     _estimator_requirements = (PyTorchClassifier,)
 
     def __init__(
@@ -121,7 +131,15 @@ class DetectorAwarePGD(EvasionAttack):
                 out[batch] = self._attack_batch(model, x[batch], targets[batch], clip_min, clip_max, device)
         return out
 
-    def _attack_batch(self, model: torch.nn.Module, x: np.ndarray, targets: np.ndarray, clip_min: float, clip_max: float, device: torch.device) -> np.ndarray:
+    def _attack_batch(
+        self,
+        model: torch.nn.Module,
+        x: np.ndarray,
+        targets: np.ndarray,
+        clip_min: float,
+        clip_max: float,
+        device: torch.device,
+    ) -> np.ndarray:
         x0 = torch.from_numpy(x).to(device)
         target = torch.from_numpy(targets.astype(np.int64)).to(device)
         x_adv = x0.clone()

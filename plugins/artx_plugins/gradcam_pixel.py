@@ -44,10 +44,9 @@ import importlib.metadata as metadata
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
-
-from artx import registry
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,12 +54,11 @@ from art.attacks.attack import PoisoningAttackWhiteBox
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
-from artx import atomic
+from artx import atomic, registry
 from artx.data import fingerprint
 from artx.population import check_population_model, train_population
 from artx.training import TrainingSpec
 from artx.validation import check_bool, check_float, check_images, check_int, check_seed, class_indices
-
 from artx_plugins._class_pixels import ClassPixelTable
 
 logger = logging.getLogger(__name__)
@@ -97,8 +95,18 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
 
     _estimator_requirements = (PyTorchClassifier,)
     attack_params = PoisoningAttackWhiteBox.attack_params + [
-        "layer", "threshold", "generations", "population_size", "sigma0", "proxy",
-        "validation_fraction", "reevaluations", "seed", "checkpoint_path", "batch_size", "progress",
+        "layer",
+        "threshold",
+        "generations",
+        "population_size",
+        "sigma0",
+        "proxy",
+        "validation_fraction",
+        "reevaluations",
+        "seed",
+        "checkpoint_path",
+        "batch_size",
+        "progress",
     ]
 
     def __init__(
@@ -166,13 +174,25 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         check_int(self.population_size, "population_size", minimum=2)
         check_float(self.sigma0, "sigma0", minimum=0.0, min_inclusive=False)
         if not isinstance(self.proxy, TrainingSpec):
-            raise TypeError(f"proxy must be an artx.training.TrainingSpec, e.g. TrainingSpec('linear', epochs=5); got {self.proxy!r}")
+            raise TypeError(
+                "proxy must be an artx.training.TrainingSpec, e.g. TrainingSpec('linear', epochs=5); got "
+                f"{self.proxy!r}"
+            )
         if self.proxy.arch not in registry.names("model"):
-            raise ValueError(f"proxy.arch must be a registered model ({', '.join(registry.names('model'))}); got {self.proxy.arch!r}")
+            raise ValueError(
+                f"proxy.arch must be a registered model ({', '.join(registry.names('model'))}); got {self.proxy.arch!r}"
+            )
         if self.proxy.trainable is not None or self.proxy.objective is not None:
             raise ValueError("proxy must train every layer with plain cross-entropy (trainable=None, objective=None)")
         check_population_model(self.proxy.build_model(0), "proxy.arch")
-        check_float(self.validation_fraction, "validation_fraction", minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
+        check_float(
+            self.validation_fraction,
+            "validation_fraction",
+            minimum=0.0,
+            maximum=1.0,
+            min_inclusive=False,
+            max_inclusive=False,
+        )
         check_int(self.reevaluations, "reevaluations", minimum=1)
         check_seed(self.seed, "seed")
         check_int(self.batch_size, "batch_size", minimum=1)
@@ -188,7 +208,10 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         modules = dict(model.named_modules())
         convs = [name for name, m in modules.items() if isinstance(m, torch.nn.Conv2d)]
         if self.layer not in modules or self.layer == "":
-            raise ValueError(f"layer must name a module of the classifier's model; got {self.layer!r}; conv layers: {', '.join(convs) or '(none)'}")
+            raise ValueError(
+                f"layer must name a module of the classifier's model; got {self.layer!r}; conv layers: "
+                f"{', '.join(convs) or '(none)'}"
+            )
         shapes: list[tuple[int, ...]] = []
         handle = modules[self.layer].register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape)))
         was_training = model.training
@@ -225,7 +248,16 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         """Everything that determines the search's results (stored in, and compared with, the checkpoint)."""
         model = self.estimator.model
         weights = fingerprint(*[v.detach().cpu().numpy() for v in model.state_dict().values()])
-        names = ("layer", "threshold", "generations", "population_size", "sigma0", "validation_fraction", "reevaluations", "seed")
+        names = (
+            "layer",
+            "threshold",
+            "generations",
+            "population_size",
+            "sigma0",
+            "validation_fraction",
+            "reevaluations",
+            "seed",
+        )
         return {
             **{name: getattr(self, name) for name in names},
             "proxy": self.proxy.key_fields(),
@@ -246,7 +278,10 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         counts = np.bincount(y, minlength=self.nb_classes)
         empty = [k for k in range(self.nb_classes) if counts[k] == 0]
         if empty:
-            raise ValueError(f"y must hold images of every class 0..{self.nb_classes - 1} (a class's GradCAM map is a mean over its images); classes without images: {empty}")
+            raise ValueError(
+                f"y must hold images of every class 0..{self.nb_classes - 1} (a class's GradCAM map is a mean over "
+                f"its images); classes without images: {empty}"
+            )
         model = self.estimator.model
         was_training = model.training
         model.eval()
@@ -276,12 +311,15 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
                 allowed[k] = cam < self.threshold * peak
         short = [k for k in range(len(cams)) if not allowed[k].any()]
         if short:
-            raise ValueError(f"threshold={self.threshold} leaves no allowed pixel outside the GradCAM region for classes {short}; raise threshold (in (0, 1])")
+            raise ValueError(
+                f"threshold={self.threshold} leaves no allowed pixel outside the GradCAM region for classes {short}; "
+                "raise threshold (in (0, 1])"
+            )
         return allowed
 
     # ---- search -------------------------------------------------------------------------------
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "GradCamPixelPoisoning":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> GradCamPixelPoisoning:
         """Compute the allowed regions and search the pixels on the search set ``(x, y)``.
 
         :param x: float32 images (N, C, H, W) in [0, 1] (the attacker's training data).
@@ -324,34 +362,64 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
 
         self.history_ = []
         self.resumed_generations_ = len(stored)
-        bar = tqdm(range(self.generations), desc="CMA-ES generations", unit="gen", leave=False, disable=not self.progress or None)
+        bar = tqdm(
+            range(self.generations),
+            desc="CMA-ES generations",
+            unit="gen",
+            leave=False,
+            disable=not self.progress or None,
+        )
         for generation in bar:
             with self._cma_random():
                 solutions = [np.asarray(s, dtype=np.float64) for s in es.ask()]
             if generation < len(stored):
                 record = stored[generation]
                 if not np.allclose(np.array(solutions), np.array(record["solutions"]), rtol=0, atol=1e-9):
-                    raise ValueError(f"checkpoint {self.checkpoint_path} cannot be replayed: CMA-ES proposes other candidates than it stores (was it written by another cma version?); delete it to restart")
+                    raise ValueError(
+                        f"checkpoint {self.checkpoint_path} cannot be replayed: CMA-ES proposes other candidates than "
+                        "it stores (was it written by another cma version?); delete it to restart"
+                    )
                 fitness = list(record["fitness"])
             else:
-                record = {"generation": generation, "training_seed": self._training_seed(generation), "solutions": [s.tolist() for s in solutions]}
-                gaps = self._evaluate([self._decode(s) for s in solutions], [record["training_seed"]] * len(solutions), record["training_seed"])
+                record = {
+                    "generation": generation,
+                    "training_seed": self._training_seed(generation),
+                    "solutions": [s.tolist() for s in solutions],
+                }
+                gaps = self._evaluate(
+                    [self._decode(s) for s in solutions],
+                    [record["training_seed"]] * len(solutions),
+                    record["training_seed"],
+                )
                 fitness = [-g for g in gaps]
                 record["fitness"] = fitness
             with self._cma_random():
                 es.tell(solutions, fitness)
             self.history_.append(record)
             if generation >= len(stored) and self.checkpoint_path is not None:
-                atomic.write_json(self.checkpoint_path, {"format": CHECKPOINT_FORMAT, "spec": spec, "generations": self.history_})
+                atomic.write_json(
+                    self.checkpoint_path, {"format": CHECKPOINT_FORMAT, "spec": spec, "generations": self.history_}
+                )
             bar.set_postfix(best_gap=f"{-min(fitness):.3f}")
-            logger.info("generation %d/%d: best gap %.4f, mean gap %.4f", generation + 1, self.generations, -min(fitness), -float(np.mean(fitness)))
+            logger.info(
+                "generation %d/%d: best gap %.4f, mean gap %.4f",
+                generation + 1,
+                self.generations,
+                -min(fitness),
+                -float(np.mean(fitness)),
+            )
 
         rows, cols, intensities = self._decode(np.asarray(es.result.xfavorite, dtype=np.float64))
         final_seed = self._training_seed(self.generations)
         seeds = [final_seed + r for r in range(self.reevaluations)]
         self.final_gaps_ = self._evaluate([(rows, cols, intensities)] * self.reevaluations, seeds, final_seed)
         self._set_table(rows, cols, intensities)
-        logger.info("final poison: gap %.4f ± %.4f over %d proxy trainings", np.mean(self.final_gaps_), np.std(self.final_gaps_), self.reevaluations)
+        logger.info(
+            "final poison: gap %.4f ± %.4f over %d proxy trainings",
+            np.mean(self.final_gaps_),
+            np.std(self.final_gaps_),
+            self.reevaluations,
+        )
         return self
 
     @contextlib.contextmanager
@@ -377,14 +445,22 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             rows[k], cols[k] = divmod(int(flat[index]), self.width)
         return rows, cols, np.clip(z[K:], 0.0, 1.0).astype(np.float32)
 
-    def _evaluate(self, candidates: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], init_seeds: Sequence[int], order_seed: int) -> list[float]:
-        """Gap (clean validation error − poisoned training error) of a proxy trained on each candidate's poisoned data."""
+    def _evaluate(
+        self,
+        candidates: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        init_seeds: Sequence[int],
+        order_seed: int,
+    ) -> list[float]:
+        """Gap (clean validation error − poisoned training error) of a proxy trained on each candidate's poisoned
+        data."""
         y = self._y_fit
         rows = np.stack([c[0][y] for c in candidates])  # (P, N): each member's pixel for each image
         cols = np.stack([c[1][y] for c in candidates])
         values = np.stack([c[2][y] for c in candidates])
         pixels = (rows, cols, values)
-        population = train_population(self.proxy, self._x_fit, y, init_seeds=list(init_seeds), seed=order_seed, pixels=pixels)
+        population = train_population(
+            self.proxy, self._x_fit, y, init_seeds=list(init_seeds), seed=order_seed, pixels=pixels
+        )
         train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
         val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
         return [float(v - t) for v, t in zip(val_error, train_error)]
@@ -399,16 +475,26 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             if state.get("format") != CHECKPOINT_FORMAT:
                 raise ValueError(f"format {state.get('format')!r}")
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"checkpoint_path {str(path)!r} is not a readable gradcam-pixel checkpoint ({error}); delete it to restart") from error
+            raise ValueError(
+                f"checkpoint_path {str(path)!r} is not a readable gradcam-pixel checkpoint ({error}); delete it to "
+                "restart"
+            ) from error
         if saved_spec != spec:
             keys = sorted(k for k in set(spec) | set(saved_spec) if spec.get(k) != saved_spec.get(k))
-            raise ValueError(f"checkpoint_path {str(path)!r} belongs to a search with other parameters or data (differs in: {', '.join(keys)}); refusing to mix them. Use another path or delete it")
+            raise ValueError(
+                f"checkpoint_path {str(path)!r} belongs to a search with other parameters or data (differs in: "
+                f"{', '.join(keys)}); refusing to mix them. Use another path or delete it"
+            )
         if not isinstance(generations, list):
-            raise ValueError(f"checkpoint_path {str(path)!r} is malformed: 'generations' must be a list; delete it to restart")
+            raise ValueError(
+                f"checkpoint_path {str(path)!r} is malformed: 'generations' must be a list; delete it to restart"
+            )
         for index, record in enumerate(generations):
             problem = self._record_problem(record, index)
             if problem:
-                raise ValueError(f"checkpoint_path {str(path)!r} is malformed: generation {index} {problem}; delete it to restart")
+                raise ValueError(
+                    f"checkpoint_path {str(path)!r} is malformed: generation {index} {problem}; delete it to restart"
+                )
         logger.info("resuming the search from %s after %d generation(s)", path, len(generations))
         return generations[: self.generations]
 
@@ -420,9 +506,18 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         solutions, fitness = record.get("solutions"), record.get("fitness")
         if not isinstance(solutions, list) or len(solutions) != self.population_size:
             return f"must hold {self.population_size} solutions"
-        if any(not isinstance(s, list) or len(s) != n_variables or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s) for s in solutions):
+        if any(
+            not isinstance(s, list)
+            or len(s) != n_variables
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s)
+            for s in solutions
+        ):
             return f"must hold solutions of {n_variables} numbers"
-        if not isinstance(fitness, list) or len(fitness) != self.population_size or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) for f in fitness):
+        if (
+            not isinstance(fitness, list)
+            or len(fitness) != self.population_size
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) for f in fitness)
+        ):
             return f"must hold {self.population_size} finite fitness values"
         if record.get("training_seed") != self._training_seed(index):
             return "has a training seed other than this search's"
@@ -451,5 +546,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             ax.set_yticks([])
         for ax in axes[self.nb_classes :]:
             ax.axis("off")
-        figure.suptitle(f"mean GradCAM ({self.layer}) per class; white: region of interest (≥ {self.threshold} × max); red: poison pixel", fontsize=8)
+        figure.suptitle(
+            f"mean GradCAM ({self.layer}) per class; white: region of interest (≥ {self.threshold} × max); red: "
+            "poison pixel",
+            fontsize=8,
+        )
         return figure

@@ -71,7 +71,14 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         batch_size: int = 512,
         seed: int = 0,
     ):
-        super().__init__(classifier, n_passes=n_passes, agreement=agreement, crop_fraction=crop_fraction, batch_size=batch_size, seed=seed)
+        super().__init__(
+            classifier,
+            n_passes=n_passes,
+            agreement=agreement,
+            crop_fraction=crop_fraction,
+            batch_size=batch_size,
+            seed=seed,
+        )
         self.low = low
         self.high = high
         self.calibration: dict[str, Any] = {}
@@ -80,7 +87,10 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
     def _check_params(self) -> None:
         super()._check_params()
         if (self.low is None) != (self.high is None):
-            raise ValueError(f"low and high must be given together (or both None until fit); got low={self.low!r}, high={self.high!r}")
+            raise ValueError(
+                f"low and high must be given together (or both None until fit); got low={self.low!r}, "
+                f"high={self.high!r}"
+            )
         if self.low is not None:
             check_threshold(self.low, "low", self.classifier.nb_classes)
             check_threshold(self.high, "high", self.classifier.nb_classes)
@@ -112,7 +122,16 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
             "n_clean": int((~is_adversarial).sum()),
             "n_adversarial": int(is_adversarial.sum()),
         }
-        logger.info("hybrid-uncertainty calibrated: information gain L=%.4g H=%.4g (acc %.4f) → refined L=%.4g H=%.4g (acc %.4f)", gain_low, gain_high, gain_accuracy, self.low, self.high, accuracy)
+        logger.info(
+            "hybrid-uncertainty calibrated: information gain L=%.4g H=%.4g (acc %.4f) → refined L=%.4g H=%.4g (acc "
+            "%.4f)",
+            gain_low,
+            gain_high,
+            gain_accuracy,
+            self.low,
+            self.high,
+            accuracy,
+        )
 
     def detect(self, x: np.ndarray, batch_size: int = 128, **kwargs: Any) -> tuple[dict, np.ndarray]:
         """Flag adversarial images.
@@ -145,6 +164,8 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         return report, is_adversarial
 
 
-def _accuracy(uncertainty: np.ndarray, agreement: np.ndarray, is_adversarial: np.ndarray, low: float, high: float, needed: int) -> float:
+def _accuracy(
+    uncertainty: np.ndarray, agreement: np.ndarray, is_adversarial: np.ndarray, low: float, high: float, needed: int
+) -> float:
     flagged = (uncertainty > high) | ((uncertainty >= low) & (uncertainty <= high) & (agreement < needed))
     return float(np.mean(flagged == is_adversarial))

@@ -9,11 +9,16 @@ from __future__ import annotations
 from sklearn.svm import LinearSVC
 
 from artx.validation import check_float, check_int, check_seed
-
 from artx_plugins._sklearn import wrap
 
 
-def linear_svm(C: float = 1.0, max_iter: int = 2000, seed: int = 0, clip_values: tuple[float, float] = (0.0, 1.0), nb_classes: int = 10):
+def linear_svm(
+    C: float = 1.0,
+    max_iter: int = 2000,
+    seed: int = 0,
+    clip_values: tuple[float, float] = (0.0, 1.0),
+    nb_classes: int = 10,
+):
     """Linear SVM on flattened images, wrapped for ART.
 
     :param C: Inverse regularisation strength (> 0).
@@ -25,4 +30,6 @@ def linear_svm(C: float = 1.0, max_iter: int = 2000, seed: int = 0, clip_values:
     check_float(C, "C", minimum=0.0, min_inclusive=False)
     check_int(max_iter, "max_iter", minimum=1)
     check_seed(seed, "seed")
-    return wrap(LinearSVC(C=C, max_iter=max_iter, dual="auto", random_state=seed), "linear_svc", clip_values, nb_classes)
+    return wrap(
+        LinearSVC(C=C, max_iter=max_iter, dual="auto", random_state=seed), "linear_svc", clip_values, nb_classes
+    )

@@ -100,7 +100,9 @@ class MinimalDataset(PreprocessorPyTorch):
         if x.shape[0] == 0:
             raise ValueError(f"x must hold at least one image; got shape {tuple(x.shape)}")
         if x.shape[1] != self.channels:
-            raise ValueError(f"x must have {self.channels} channel(s) (N, {self.channels}, H, W); got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have {self.channels} channel(s) (N, {self.channels}, H, W); got shape {tuple(x.shape)}"
+            )
         if self.low_res >= min(x.shape[2], x.shape[3]):
             raise ValueError(f"low_res must be below the input side {min(x.shape[2:])}; got {self.low_res}")
         values = x.detach()

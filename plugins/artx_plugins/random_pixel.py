@@ -11,7 +11,6 @@ import numpy as np
 from art.attacks.attack import PoisoningAttackBlackBox
 
 from artx.validation import check_int, check_seed
-
 from artx_plugins._class_pixels import ClassPixelTable
 
 
@@ -46,4 +45,7 @@ class RandomPixelPoisoning(ClassPixelTable, PoisoningAttackBlackBox):
         check_int(self.width, "width", minimum=1)
         check_seed(self.seed, "seed")
         if self.height * self.width < self.nb_classes:
-            raise ValueError(f"height × width must offer one distinct pixel per class ({self.nb_classes}); got {self.height}x{self.width}")
+            raise ValueError(
+                f"height × width must offer one distinct pixel per class ({self.nb_classes}); got "
+                f"{self.height}x{self.width}"
+            )

@@ -12,11 +12,16 @@ from __future__ import annotations
 from sklearn.svm import SVC
 
 from artx.validation import check_bool, check_float
-
 from artx_plugins._sklearn import wrap
 
 
-def rbf_svm(C: float = 10.0, gamma: str | float = "scale", probability: bool = False, clip_values: tuple[float, float] = (0.0, 1.0), nb_classes: int = 10):
+def rbf_svm(
+    C: float = 10.0,
+    gamma: str | float = "scale",
+    probability: bool = False,
+    clip_values: tuple[float, float] = (0.0, 1.0),
+    nb_classes: int = 10,
+):
     """RBF SVM on flattened images, wrapped for ART.
 
     :param C: Regularisation parameter (> 0).
@@ -32,4 +37,6 @@ def rbf_svm(C: float = 10.0, gamma: str | float = "scale", probability: bool = F
     else:
         check_float(gamma, "gamma", minimum=0.0, min_inclusive=False)
     check_bool(probability, "probability")
-    return wrap(SVC(C=C, kernel="rbf", gamma=gamma, probability=probability, cache_size=1000), "svc", clip_values, nb_classes)
+    return wrap(
+        SVC(C=C, kernel="rbf", gamma=gamma, probability=probability, cache_size=1000), "svc", clip_values, nb_classes
+    )

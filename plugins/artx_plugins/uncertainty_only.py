@@ -40,7 +40,9 @@ class UncertaintyOnlyDetector(UncertaintyDetectorBase):
 
     defence_params = ["n_passes", "threshold", "batch_size", "seed"]
 
-    def __init__(self, classifier: Any, n_passes: int = 50, threshold: float | None = None, batch_size: int = 512, seed: int = 0):
+    def __init__(
+        self, classifier: Any, n_passes: int = 50, threshold: float | None = None, batch_size: int = 512, seed: int = 0
+    ):
         super().__init__(classifier, n_passes=n_passes, batch_size=batch_size, seed=seed)
         self.threshold = threshold
         self.calibration: dict[str, Any] = {}
@@ -67,7 +69,13 @@ class UncertaintyOnlyDetector(UncertaintyDetectorBase):
             "n_clean": int((~is_adversarial).sum()),
             "n_adversarial": int(is_adversarial.sum()),
         }
-        logger.info("uncertainty-only calibrated: information gain T=%.4g (acc %.4f) → refined T=%.4g (acc %.4f)", gain, gain_accuracy, self.threshold, accuracy)
+        logger.info(
+            "uncertainty-only calibrated: information gain T=%.4g (acc %.4f) → refined T=%.4g (acc %.4f)",
+            gain,
+            gain_accuracy,
+            self.threshold,
+            accuracy,
+        )
 
     def detect(self, x: np.ndarray, batch_size: int = 128, **kwargs: Any) -> tuple[dict, np.ndarray]:
         """Flag adversarial images; the report holds ``uncertainty``, ``provisional_label``, ``threshold``."""
@@ -76,5 +84,10 @@ class UncertaintyOnlyDetector(UncertaintyDetectorBase):
         x = preprocessed(self.classifier, self._check_x(x))
         mc = self._mc_dropout(x)
         is_adversarial = mc.uncertainty > self.threshold
-        report = {"uncertainty": mc.uncertainty, "provisional_label": mc.labels, "threshold": self.threshold, "n_passes": self.n_passes}
+        report = {
+            "uncertainty": mc.uncertainty,
+            "provisional_label": mc.labels,
+            "threshold": self.threshold,
+            "n_passes": self.n_passes,
+        }
         return report, is_adversarial
