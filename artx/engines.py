@@ -66,6 +66,7 @@ class UnitJob:
     options: Mapping[str, Any]
     unit_key: str
     unit_args: Mapping[str, Any]
+    unit_phase: int
     threads: int
     cache_dir: str
     report: bool
@@ -100,7 +101,7 @@ def run_job(job: UnitJob) -> tuple[Any, dict[str, float]]:
             options=dict(job.options),
             report=report,
         )
-        output = reproduction.run_unit(context, Unit(job.unit_key, dict(job.unit_args)))
+        output = reproduction.run_unit(context, Unit(job.unit_key, dict(job.unit_args), job.unit_phase))
         return output, dict(context.timings)
     finally:
         torch.set_num_threads(previous)
@@ -374,9 +375,8 @@ def run_units(
         stored = store.load(job.unit_key, job.unit_args)
         if stored is None:
             missing.append(index)
-        else:
+        else:  # its stage timings belong to the run that computed it, not to this one
             outputs[index] = stored[0]
-            _add(timings, stored[1])
     if len(missing) < len(jobs):
         report(f"resuming: {len(jobs) - len(missing)} of {len(jobs)} units already finished (stored in {store.folder})")
     report(

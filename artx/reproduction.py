@@ -220,18 +220,45 @@ class RunContext:
                 options=dict(self.options),
                 unit_key=unit.key,
                 unit_args=dict(unit.args),
+                unit_phase=unit.phase,
                 threads=self.threads_per_unit,
                 cache_dir=str(cache_dir()),
-                report=self.report is not progress_logger.info,
+                report=self.report != progress_logger.info,  # workers print only when this run prints
             )
             for unit in units
         ]
         engine = self.engine or engines.SerialEngine()
-        with self.stage(f"{len(units)} units on {engine.describe()}"):
-            outputs, timings = engines.run_units(jobs, engine, store, self.report, progress=self.progress)
-        for key, value in timings.items():
-            self.timings[key] = self.timings.get(key, 0.0) + value
-        return dict(zip(keys, outputs))
+        outputs: dict[str, Any] = {}
+        for phase in sorted({unit.phase for unit in units}):
+            indices = [i for i, unit in enumerate(units) if unit.phase == phase]
+            label = f"{len(indices)} unit(s){f' of phase {phase}' if phase else ''} on {engine.describe()}"
+            with self.stage(label):
+                done, timings = engines.run_units([jobs[i] for i in indices], engine, store, self.report, self.progress)
+            for i, output in zip(indices, done):
+                outputs[keys[i]] = output
+            for key, value in timings.items():
+                self.timings[key] = self.timings.get(key, 0.0) + value
+        return {key: outputs[key] for key in keys}
+
+
+def merge_outputs(outputs: Sequence[Mapping[Any, Any]]) -> dict[Any, Any]:
+    """Merge units' outputs in the given order: nested dicts are merged key by key, lists are
+    concatenated (per-seed values end up in seed order), any other value (a tuple, an array, a
+    number) is taken from the first output that has it."""
+    merged: dict[Any, Any] = {}
+    for output in outputs:
+        _merge_into(merged, output)
+    return merged
+
+
+def _merge_into(target: dict[Any, Any], source: Mapping[Any, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, Mapping):
+            _merge_into(target.setdefault(key, {}), value)
+        elif isinstance(value, list):
+            target.setdefault(key, []).extend(value)
+        else:
+            target.setdefault(key, value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,10 +267,14 @@ class Unit:
 
     :param key: Unique, readable name (``"seed 1 · paper-cnn"``).
     :param args: JSON-serialisable arguments ``run_unit`` needs besides the context.
+    :param phase: Units of phase k start after every unit of the phases before it has finished
+        (e.g. phase 0 trains models that several units of phase 1 load from the cache, so no
+        two workers train the same model at once).
     """
 
     key: str
     args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    phase: int = 0
 
 
 class Reproduction(abc.ABC):

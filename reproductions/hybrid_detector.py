@@ -42,7 +42,7 @@ from artx import claims, registry
 from artx.claims import Estimate
 from artx.evaluation import MeanStd, evaluate_attack, predict_labels
 from artx.relabel import disjoint_subsets
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -168,8 +168,13 @@ class HybridDetectorReproduction(Reproduction):
         ),
     }
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """One unit per seed: its model, attacks, detectors and adaptive attacker."""
+        return [Unit(f"seed {seed}", {"seed": seed}) for seed in context.seeds]
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict:
         s = context.settings
+        seed = unit.args["seed"]
         x_train, y_train = context.load("train")
         x_test, y_test = context.load("test")
         validation, fitting = disjoint_subsets(
@@ -178,56 +183,50 @@ class HybridDetectorReproduction(Reproduction):
         x_val, y_val = x_train[validation], y_train[validation]
         x_fit, y_fit = x_train[fitting], y_train[fitting]
         n_val_adversarial = len(x_val) // 2
-        collected: dict[str, Any] = {}
-        for seed in context.seeds:
-            trained = context.train(s.spec, x_fit, y_fit, seed=seed)
-            classifier = context.classifier(trained.model)
-            clean_accuracy = float(np.mean(predict_labels(classifier, x_test) == y_test))
-            collected.setdefault("clean", []).append(100 * clean_accuracy)
-            test_clean, test_sources = mix_split(
-                predict_labels(classifier, x_test) == y_test, s.mix_adversarial, seed=s.selection_seed * 1000 + seed
-            )
-            val_clean, val_sources = mix_split(
-                predict_labels(classifier, x_val) == y_val, n_val_adversarial, seed=s.selection_seed * 1000 + seed + 1
-            )
-            bim_detectors: dict[str, Any] = {}
-            bim_adversarial: dict[str, np.ndarray] = {}
-            for attack in ATTACKS:
-                with context.stage(
-                    f"attack {attack} (test and calibration mixes) seed {seed}", timing=f"attack {attack}"
-                ):
-                    x_adv_test = self._craft(
-                        s, classifier, attack, x_test[test_sources], y_test[test_sources], seed, context.nb_classes
-                    )
-                    x_adv_val = self._craft(
-                        s, classifier, attack, x_val[val_sources], y_val[val_sources], seed + 1, context.nb_classes
-                    )
-                test_mix = _mix(x_test, y_test, test_clean, test_sources, x_adv_test)
-                val_mix = _mix(x_val, y_val, val_clean, val_sources, x_adv_val)
-                collected.setdefault(("undefended", attack), []).append(
-                    100 * float(np.mean(predict_labels(classifier, test_mix[0]) == test_mix[1]))
+        collected: dict[Any, Any] = {}
+        trained = context.train(s.spec, x_fit, y_fit, seed=seed)
+        classifier = context.classifier(trained.model)
+        clean_accuracy = float(np.mean(predict_labels(classifier, x_test) == y_test))
+        collected.setdefault("clean", []).append(100 * clean_accuracy)
+        test_clean, test_sources = mix_split(
+            predict_labels(classifier, x_test) == y_test, s.mix_adversarial, seed=s.selection_seed * 1000 + seed
+        )
+        val_clean, val_sources = mix_split(
+            predict_labels(classifier, x_val) == y_val, n_val_adversarial, seed=s.selection_seed * 1000 + seed + 1
+        )
+        bim_detectors: dict[str, Any] = {}
+        bim_adversarial: dict[str, np.ndarray] = {}
+        for attack in ATTACKS:
+            with context.stage(f"attack {attack} (test and calibration mixes) seed {seed}", timing=f"attack {attack}"):
+                x_adv_test = self._craft(
+                    s, classifier, attack, x_test[test_sources], y_test[test_sources], seed, context.nb_classes
                 )
-                with context.stage(f"detectors on {attack} seed {seed}", timing="detectors"):
-                    fitted = self._evaluate_detectors(
-                        s, classifier, attack, test_mix, val_mix, seed, collected, histogram=seed == context.seeds[0]
-                    )
-                if attack == "BIM-A":
-                    bim_detectors = fitted
-                if attack.startswith("BIM"):
-                    bim_adversarial[attack] = x_adv_test
-            with context.stage(f"adaptive attacker seed {seed}", timing="adaptive attacker"):
-                self._adaptive(
-                    s,
-                    classifier,
-                    bim_detectors,
-                    x_test,
-                    y_test,
-                    test_clean,
-                    test_sources,
-                    bim_adversarial,
-                    seed,
-                    collected,
+                x_adv_val = self._craft(
+                    s, classifier, attack, x_val[val_sources], y_val[val_sources], seed + 1, context.nb_classes
                 )
+            test_mix = _mix(x_test, y_test, test_clean, test_sources, x_adv_test)
+            val_mix = _mix(x_val, y_val, val_clean, val_sources, x_adv_val)
+            collected.setdefault(("undefended", attack), []).append(
+                100 * float(np.mean(predict_labels(classifier, test_mix[0]) == test_mix[1]))
+            )
+            with context.stage(f"detectors on {attack} seed {seed}", timing="detectors"):
+                fitted = self._evaluate_detectors(
+                    s, classifier, attack, test_mix, val_mix, seed, collected, histogram=seed == context.seeds[0]
+                )
+            if attack == "BIM-A":
+                bim_detectors = fitted
+            if attack.startswith("BIM"):
+                bim_adversarial[attack] = x_adv_test
+        with context.stage(f"adaptive attacker seed {seed}", timing="adaptive attacker"):
+            self._adaptive(
+                s, classifier, bim_detectors, x_test, y_test, test_clean, test_sources, bim_adversarial, seed, collected
+            )
+        return collected
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, dict]) -> None:
+        """Merge the seeds' outputs (lists extended in seed order; single values from the first
+        seed that has them), then Tables 1–3, the figures, claims and notes."""
+        collected = merge_outputs([outputs[f"seed {seed}"] for seed in context.seeds])
         self._report(context, results, collected)
 
     # ------------------------------------------------------------------------------------------

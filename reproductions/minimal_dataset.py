@@ -44,7 +44,7 @@ from artx import claims, registry
 from artx.claims import Estimate
 from artx.evaluation import MeanStd, accuracy, evaluate_attack
 from artx.relabel import agreeing_mask, disjoint_subsets, proxy_labels, read_labels_csv
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -164,16 +164,25 @@ class MinimalDatasetReproduction(Reproduction):
 
     # ------------------------------------------------------------------------------------------
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """Phase 0: Modified MNIST (the proxy labeller, trained once for every other unit); then one
+        unit per (seed, architecture): its three trainings, FGSM, CW, adaptive attackers, JSMA."""
+        return [Unit("Modified MNIST")] + [
+            Unit(f"seed {seed} · {arch}", {"seed": seed, "arch": arch}, phase=1)
+            for seed in context.seeds
+            for arch in context.settings.archs
+        ]
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict:
         s = context.settings
         distort = registry.create("preprocessor", "minimal-dataset")  # 28→10→28, contrast ×4
         x_train, y_train = context.load("train")
-        x_test, y_test = context.load("test")
-        results.add_metric("mnist_train_size", len(x_train))
-
         with context.stage("Modified MNIST (distort, relabel)", timing="modified MNIST"):
-            x_modified, y_modified = self._modified_mnist(context, results, distort, x_train, y_train)
-
+            x_modified, y_modified, info = self._modified_mnist(context, distort, x_train, y_train)
+        if unit.phase == 0:
+            return {"modified": info, "mnist_train_size": len(x_train)}
+        seed, arch = unit.args["seed"], unit.args["arch"]
+        x_test, y_test = context.load("test")
         cw_index = disjoint_subsets(len(x_test), [s.cw_images], seed=0)[0]
         jsma_index = disjoint_subsets(len(x_test), [s.jsma_images], seed=1)[0]
         rng = np.random.default_rng(0)
@@ -184,72 +193,86 @@ class MinimalDatasetReproduction(Reproduction):
         cw_detail: dict[tuple[str, str], dict[str, list[float]]] = {}
         sweep: dict[tuple[str, str], dict[float, list[float]]] = {}
         adaptive: dict[tuple[str, str], dict[str, list[float]]] = {}
-        jsma_curves: dict[tuple[str, str], list[float]] = {}
+        jsma_curves: dict[tuple[str, str], tuple[float, ...]] = {}
+        models = self._train_three(context, arch, seed, x_train, y_train, x_modified, y_modified)
+        for training, model in models.items():
+            key = (arch, training)
+            classifier = context.classifier(model)
+            with context.stage(f"clean + FGSM sweep: {arch} · {training} seed {seed}", timing="clean + FGSM"):
+                table.setdefault((arch, training, "no attack"), []).append(100 * accuracy(classifier, x_test, y_test))
+                fgsm = {}
+                for eps in s.fgsm_sweep:
+                    fgsm[eps] = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": eps, "batch_size": 256})
+                    sweep.setdefault(key, {}).setdefault(eps, []).append(100 * fgsm[eps].adversarial_accuracy)
+                main_fgsm = (
+                    fgsm[s.fgsm_eps]
+                    if s.fgsm_eps in fgsm
+                    else evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
+                )
+                table.setdefault((arch, training, "FGSM"), []).append(100 * main_fgsm.adversarial_accuracy)
+            with context.stage(f"CW-L2 on {len(cw_index)} images: {arch} · {training} seed {seed}", timing="CW-L2"):
+                cw = evaluate_attack(
+                    classifier,
+                    x_test[cw_index],
+                    y_test[cw_index],
+                    "cw-l2",
+                    {**s.cw_params, "batch_size": len(cw_index), "verbose": False},
+                )
+            table.setdefault((arch, training, "CW"), []).append(100 * cw.adversarial_accuracy)
+            detail = cw_detail.setdefault(key, {"success": [], "l2": [], "l2 per success": []})
+            detail["success"].append(100 * cw.success_rate)
+            detail["l2"].append(cw.mean_norms_successful["l2"])
+            detail["l2 per success"].append(cw.norms.l2[cw.fooled])
+            with context.stage(
+                f"predict-time defence, adaptive attackers: {arch} · {training} seed {seed}", timing="adaptive"
+            ):
+                self._adaptive(
+                    context,
+                    s,
+                    model,
+                    main_fgsm,
+                    cw if seed < s.adaptive_cw_seeds else None,
+                    x_test,
+                    y_test,
+                    cw_index,
+                    adaptive.setdefault(key, {}),
+                )
+            if seed == context.seeds[0]:
+                with context.stage(f"JSMA budgets (Figure 3): {arch} · {training}", timing="JSMA (Figure 3)"):
+                    jsma_curves[key] = tuple(
+                        self._jsma_curve(s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets)
+                    )
+        return {
+            "table": table,
+            "cw_detail": cw_detail,
+            "sweep": sweep,
+            "adaptive": adaptive,
+            "jsma_curves": jsma_curves,
+            "n_test": len(x_test),
+        }
 
-        for seed in context.seeds:
-            for arch in s.archs:
-                models = self._train_three(context, results, arch, seed, x_train, y_train, x_modified, y_modified)
-                for training, model in models.items():
-                    key = (arch, training)
-                    classifier = context.classifier(model)
-                    with context.stage(f"clean + FGSM sweep: {arch} · {training} seed {seed}", timing="clean + FGSM"):
-                        table.setdefault((arch, training, "no attack"), []).append(
-                            100 * accuracy(classifier, x_test, y_test)
-                        )
-                        fgsm = {}
-                        for eps in s.fgsm_sweep:
-                            fgsm[eps] = evaluate_attack(
-                                classifier, x_test, y_test, "fgsm", {"eps": eps, "batch_size": 256}
-                            )
-                            sweep.setdefault(key, {}).setdefault(eps, []).append(100 * fgsm[eps].adversarial_accuracy)
-                        main_fgsm = (
-                            fgsm[s.fgsm_eps]
-                            if s.fgsm_eps in fgsm
-                            else evaluate_attack(
-                                classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256}
-                            )
-                        )
-                        table.setdefault((arch, training, "FGSM"), []).append(100 * main_fgsm.adversarial_accuracy)
-                    with context.stage(
-                        f"CW-L2 on {len(cw_index)} images: {arch} · {training} seed {seed}", timing="CW-L2"
-                    ):
-                        cw = evaluate_attack(
-                            classifier,
-                            x_test[cw_index],
-                            y_test[cw_index],
-                            "cw-l2",
-                            {**s.cw_params, "batch_size": len(cw_index), "verbose": False},
-                        )
-                    table.setdefault((arch, training, "CW"), []).append(100 * cw.adversarial_accuracy)
-                    detail = cw_detail.setdefault(key, {"success": [], "l2": [], "l2 per success": []})
-                    detail["success"].append(100 * cw.success_rate)
-                    detail["l2"].append(cw.mean_norms_successful["l2"])
-                    detail["l2 per success"].append(cw.norms.l2[cw.fooled])
-                    with context.stage(
-                        f"predict-time defence, adaptive attackers: {arch} · {training} seed {seed}", timing="adaptive"
-                    ):
-                        self._adaptive(
-                            context,
-                            s,
-                            model,
-                            main_fgsm,
-                            cw if seed < s.adaptive_cw_seeds else None,
-                            x_test,
-                            y_test,
-                            cw_index,
-                            adaptive.setdefault(key, {}),
-                        )
-                    if seed == context.seeds[0]:
-                        with context.stage(f"JSMA budgets (Figure 3): {arch} · {training}", timing="JSMA (Figure 3)"):
-                            jsma_curves[key] = self._jsma_curve(
-                                s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets
-                            )
-
-        self._report(context, results, table, cw_detail, sweep, adaptive, jsma_curves, n_test=len(x_test))
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, dict]) -> None:
+        prepared = outputs["Modified MNIST"]
+        results.add_metric("mnist_train_size", prepared["mnist_train_size"])
+        self._record_modified(results, prepared["modified"])
+        merged = merge_outputs(
+            [outputs[f"seed {seed} · {arch}"] for seed in context.seeds for arch in context.settings.archs]
+        )
+        jsma_curves = {key: list(curve) for key, curve in merged["jsma_curves"].items()}
+        self._report(
+            context,
+            results,
+            merged["table"],
+            merged["cw_detail"],
+            merged["sweep"],
+            merged["adaptive"],
+            jsma_curves,
+            n_test=merged["n_test"],
+        )
 
     # ------------------------------------------------------------------------------------------
 
-    def _modified_mnist(self, context: RunContext, results: ResultsWriter, distort, x_train, y_train):
+    def _modified_mnist(self, context: RunContext, distort, x_train, y_train):
         s = context.settings
         candidates, proxy_pool = disjoint_subsets(
             len(x_train), [s.modified_count, s.proxy_count], seed=s.selection_seed
@@ -288,30 +311,33 @@ class MinimalDatasetReproduction(Reproduction):
                 f"proxy labeller (paper-cnn, {s.proxy_epochs} epochs on {len(proxy_pool)} other distorted training "
                 "images)"
             )
-        kept = int(keep.sum())
+        info = {"candidates": len(candidates), "kept": int(keep.sum()), "method": method}
+        return x_candidates[keep], y_train[candidates][keep], info
+
+    def _record_modified(self, results: ResultsWriter, info: dict) -> None:
+        kept, candidates, method = info["kept"], info["candidates"], info["method"]
         results.add_cell(
             "Modified MNIST: distorted images kept",
             "kept (%)",
             "ours vs paper",
-            100 * kept / len(candidates),
+            100 * kept / candidates,
             paper=100 * PAPER_KEPT[0] / PAPER_KEPT[1],
         )
         results.add_metric(
             "modified_mnist",
             {
-                "candidates": len(candidates),
+                "candidates": candidates,
                 "kept": kept,
                 "method": method,
                 "paper": {"kept": PAPER_KEPT[0], "candidates": PAPER_KEPT[1]},
             },
         )
         results.add_note(
-            f"Modified MNIST: {method} kept {kept} of {len(candidates)} distorted images (paper: {PAPER_KEPT[0]} of "
+            f"Modified MNIST: {method} kept {kept} of {candidates} distorted images (paper: {PAPER_KEPT[0]} of "
             f"{PAPER_KEPT[1]} by human relabelling)."
         )
-        return x_candidates[keep], y_train[candidates][keep]
 
-    def _train_three(self, context, results, arch, seed, x_train, y_train, x_modified, y_modified):
+    def _train_three(self, context, arch, seed, x_train, y_train, x_modified, y_modified):
         s = context.settings
         mnist = context.train(s.spec(arch, s.mnist_epochs[arch]), x_train, y_train, seed=seed, label="on MNIST")
         modified = context.train(

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from artx import claims
 from artx.claims import Estimate
 from artx.evaluation import accuracy, evaluate_attack
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -57,31 +57,46 @@ class ModelZoo(Reproduction):
         "paper": Preset("paper", "mnist", "full MNIST (60,000 train / 10,000 test)", seeds=3, settings=PAPER),
     }
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """One unit per (architecture, seed): train it, test it clean and under FGSM."""
+        return [
+            Unit(f"{arch} · seed {seed}", {"arch": arch, "seed": seed})
+            for arch in context.settings.epochs
+            for seed in context.seeds
+        ]
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict:
         s: ZooSettings = context.settings
+        arch, seed = unit.args["arch"], unit.args["seed"]
         x_train, y_train = context.load("train")
         x_test, y_test = context.load("test")
+        trained = context.train(s.spec(arch), x_train, y_train, seed=seed)
+        classifier = context.classifier(trained.model)
+        clean = 100 * accuracy(classifier, x_test, y_test)
+        with context.stage(f"FGSM ε={s.fgsm_eps} on {arch} seed {seed}", timing=f"fgsm {arch}"):
+            outcome = evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
+        return {
+            "clean": clean,
+            "fgsm": 100 * outcome.adversarial_accuracy,
+            "train_seconds": trained.train_seconds,
+            "n_test": len(x_test),
+        }
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, dict]) -> None:
+        s: ZooSettings = context.settings
         clean: dict[str, list[float]] = {}
         for arch in s.epochs:
-            clean_values, fgsm_values, train_seconds = [], [], []
-            for seed in context.seeds:
-                trained = context.train(s.spec(arch), x_train, y_train, seed=seed)
-                train_seconds.append(trained.train_seconds)
-                classifier = context.classifier(trained.model)
-                clean_values.append(100 * accuracy(classifier, x_test, y_test))
-                with context.stage(f"FGSM ε={s.fgsm_eps} on {arch} seed {seed}", timing=f"fgsm {arch}"):
-                    outcome = evaluate_attack(
-                        classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256}
-                    )
-                fgsm_values.append(100 * outcome.adversarial_accuracy)
-            clean[arch] = clean_values
-            results.add_cell(TABLE, arch, "clean", clean_values, paper=PAPER_ACCURACY.get(arch))
-            results.add_cell(TABLE, arch, f"FGSM ε={s.fgsm_eps}", fgsm_values)
+            runs = [outputs[f"{arch} · seed {seed}"] for seed in context.seeds]
+            clean[arch] = [run["clean"] for run in runs]
+            results.add_cell(TABLE, arch, "clean", clean[arch], paper=PAPER_ACCURACY.get(arch))
+            results.add_cell(TABLE, arch, f"FGSM ε={s.fgsm_eps}", [run["fgsm"] for run in runs])
             results.add_metric(f"{arch}/epochs", s.epochs[arch])
             # Training time of the (possibly cached) models: kept out of the deterministic part.
-            results.timings[f"{arch}/original training seconds per seed"] = sum(train_seconds) / len(train_seconds)
+            results.timings[f"{arch}/original training seconds per seed"] = sum(
+                run["train_seconds"] for run in runs
+            ) / len(runs)
 
-        n_test = len(x_test)
+        n_test = runs[0]["n_test"]
         for arch in ("paper-cnn", "lenet5"):
             if arch in clean:
                 estimate = Estimate.measure(clean[arch], n=n_test)

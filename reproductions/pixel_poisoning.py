@@ -45,7 +45,7 @@ from artx.data import CLASS_NAMES
 from artx.evaluation import MeanStd, accuracy
 from artx.model_cache import cache_key
 from artx.paths import cache_dir
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -194,35 +194,76 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ------------------------------------------------------------------------------------------
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """Phase 0: one unit per (dataset, seed) — the run's clean model, its search, random pixel
+        and Table 1 trainings. Phase 1, per dataset: Figure 1, the training-length curve and (first
+        MNIST dataset) Table 2, each reusing run 0's poisons (the search replays from its checkpoint)."""
+        s = context.settings
+        units = [
+            Unit(f"{dataset} · seed {seed}", {"dataset": dataset, "seed": seed})
+            for dataset in s.datasets
+            for seed in context.seeds
+        ]
+        for dataset in s.datasets:
+            units.append(Unit(f"{dataset} · Figure 1", {"dataset": dataset, "part": "figure 1"}, phase=1))
+            units.append(Unit(f"{dataset} · training length", {"dataset": dataset, "part": "training length"}, phase=1))
+        mnist = next((d for d in s.datasets if d.startswith("mnist")), None)
+        if mnist is not None:
+            units.append(Unit(f"{mnist} · Table 2", {"dataset": mnist, "part": "table 2"}, phase=1))
+        return units
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict:
+        s = context.settings
+        dataset = unit.args["dataset"]
+        x_train, y_train = context.load("train", dataset=dataset, limit=s.train_limit)
+        x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
+        if "seed" in unit.args:
+            seed = unit.args["seed"]
+            metrics = {f"{dataset}/sizes": {"train": len(x_train), "test": len(x_test)}}
+            poisons = self._poisons(context, metrics, dataset, [seed], x_train, y_train)
+            with context.stage(
+                f"{dataset}: Table 1 (paper-cnn on each poison) seed {seed}", timing=f"{dataset}: table 1"
+            ):
+                table1 = self._table1(context, dataset, [seed], poisons, x_train, y_train, x_test, y_test)
+            return {"metrics": metrics, "table1": table1}
+        poisons = self._poisons(context, {}, dataset, context.seeds[:1], x_train, y_train)
+        part = unit.args["part"]
+        if part == "figure 1":
+            with context.stage(f"{dataset}: Figure 1 (optimizers)", timing=f"{dataset}: figure 1"):
+                return self._figure1(context, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
+        if part == "training length":
+            with context.stage(f"{dataset}: training length", timing=f"{dataset}: training length"):
+                return self._training_length(context, poisons, x_train, y_train, x_test, y_test)
+        with context.stage(f"{dataset}: Table 2 (scikit-learn baselines)", timing=f"{dataset}: table 2"):
+            return self._table2(context, poisons, x_train, y_train, x_test, y_test)
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
         s = context.settings
         table1: dict[str, dict[str, dict[str, list[float]]]] = {}
         figure1: dict[str, dict[str, list[float]]] = {}
         length: dict[str, dict[str, list[float]]] = {}
         table2: dict[str, dict[str, float]] | None = None
         for dataset in s.datasets:
+            runs = [outputs[f"{dataset} · seed {seed}"] for seed in context.seeds]
+            for run in runs:
+                for name, value in run["metrics"].items():
+                    results.add_metric(name, value)
+            table1[dataset] = merge_outputs([run["table1"] for run in runs])
+            figure1[dataset] = outputs[f"{dataset} · Figure 1"]
+            length[dataset] = outputs[f"{dataset} · training length"]
+            if f"{dataset} · Table 2" in outputs:
+                table2 = outputs[f"{dataset} · Table 2"]
+            # The GradCAM figure of run 0: its search replays from the checkpoint (no training).
             x_train, y_train = context.load("train", dataset=dataset, limit=s.train_limit)
-            x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
-            results.add_metric(f"{dataset}/sizes", {"train": len(x_train), "test": len(x_test)})
-            poisons = self._poisons(context, results, dataset, x_train, y_train)
-            with context.stage(
-                f"{dataset}: Table 1 (paper-cnn on each poison, {len(context.seeds)} runs)",
-                timing=f"{dataset}: table 1",
-            ):
-                table1[dataset] = self._table1(context, dataset, poisons, x_train, y_train, x_test, y_test)
-            with context.stage(f"{dataset}: Figure 1 (optimizers)", timing=f"{dataset}: figure 1"):
-                figure1[dataset] = self._figure1(context, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
-            with context.stage(f"{dataset}: training length", timing=f"{dataset}: training length"):
-                length[dataset] = self._training_length(context, poisons, x_train, y_train, x_test, y_test)
-            if table2 is None and dataset.startswith("mnist"):
-                with context.stage(f"{dataset}: Table 2 (scikit-learn baselines)", timing=f"{dataset}: table 2"):
-                    table2 = self._table2(context, results, poisons, x_train, y_train, x_test, y_test)
+            proposed = self._search(context, {}, dataset, context.seeds[0], x_train, y_train)
+            results.add_figure(f"gradcam_pixels_{dataset}", proposed.plot_maps(CLASS_NAMES.get(dataset)))
         self._report(context, results, table1, table2, figure1, length)
 
     # ---- poisons ------------------------------------------------------------------------------
 
-    def _poisons(self, context, results, dataset, x_train, y_train) -> dict[str, list[Any]]:
-        """Per poison, one poisoner per seed (``None`` for Clean); Table 1's run i uses entry i.
+    def _poisons(self, context, metrics, dataset, seeds, x_train, y_train) -> dict[str, list[Any]]:
+        """Per poison, one poisoner per seed of ``seeds`` (``None`` for Clean); metrics about them
+        go into ``metrics``.
 
         A run repeats the whole pipeline with its seed (clean model, GradCAM, search sample,
         CMA-ES, random pixel, CNN), so Table 1's spread includes how much the found poison varies,
@@ -232,26 +273,27 @@ class PixelPoisoningReproduction(Reproduction):
         s = context.settings
         height, width = x_train.shape[2:]
         out: dict[str, list[Any]] = {row: [] for row in POISONS}
-        for seed in context.seeds:
-            proposed = self._search(context, results, dataset, seed, x_train, y_train)
+        for seed in seeds:
+            proposed = self._search(context, metrics, dataset, seed, x_train, y_train)
             nb_classes = int(proposed.estimator.nb_classes)
             random_pixel = registry.create(
                 "poisoning", "random-pixel", nb_classes=nb_classes, height=height, width=width, seed=seed
             )
-            results.add_metric(f"{dataset}/seed {seed}/random pixels", random_pixel.pixels())
+            metrics[f"{dataset}/seed {seed}/random pixels"] = random_pixel.pixels()
             out["Clean"].append(None)
             out["Random"].append(random_pixel)
             out["Proposed"].append(proposed)
         class_pixel = registry.create(
             "poisoning", "class-pixel", nb_classes=nb_classes, height=height, width=width, **s.class_pixel
         )
-        results.add_metric(f"{dataset}/class pixels", class_pixel.pixels())
-        out["Jacobsen"] = [class_pixel] * len(context.seeds)
+        metrics[f"{dataset}/class pixels"] = class_pixel.pixels()
+        out["Jacobsen"] = [class_pixel] * len(seeds)
         return out
 
-    def _search(self, context, results, dataset, seed, x_train, y_train):
+    def _search(self, context, metrics, dataset, seed, x_train, y_train):
         """The proposed poison of one run: GradCAM of the clean model of ``seed``, then CMA-ES on
-        a ``search_size`` sample drawn with ``seed``, checkpointed under the artx cache."""
+        a ``search_size`` sample drawn with ``seed``, checkpointed under the artx cache (a second
+        call replays the checkpoint instead of searching again)."""
         s = context.settings
         clean = context.train(s.cnn_spec(), x_train, y_train, seed=seed, label=f"clean ({dataset})")
         classifier = context.classifier(clean.model)
@@ -284,20 +326,15 @@ class PixelPoisoningReproduction(Reproduction):
             timing=f"{dataset}: CMA-ES search (seed {seed})",
         ):
             proposed.fit(x_train[search_index], y_train[search_index])
-        results.add_metric(f"{dataset}/seed {seed}/proposed pixels", proposed.pixels())
-        results.add_metric(
-            f"{dataset}/seed {seed}/search",
-            {
-                "budget": f"{s.generations} generations × {s.population_size} candidates",
-                "best gap per generation": [-min(g["fitness"]) for g in proposed.history_],
-                "mean gap per generation": [-float(np.mean(g["fitness"])) for g in proposed.history_],
-                "final candidate gaps (re-evaluations)": proposed.final_gaps_,
-                "allowed pixels per class": proposed.allowed_.reshape(len(proposed.allowed_), -1).sum(1).tolist(),
-                "resumed generations": proposed.resumed_generations_,
-            },
-        )
-        if seed == context.seeds[0]:
-            results.add_figure(f"gradcam_pixels_{dataset}", proposed.plot_maps(CLASS_NAMES.get(dataset)))
+        metrics[f"{dataset}/seed {seed}/proposed pixels"] = proposed.pixels()
+        metrics[f"{dataset}/seed {seed}/search"] = {
+            "budget": f"{s.generations} generations × {s.population_size} candidates",
+            "best gap per generation": [-min(g["fitness"]) for g in proposed.history_],
+            "mean gap per generation": [-float(np.mean(g["fitness"])) for g in proposed.history_],
+            "final candidate gaps (re-evaluations)": proposed.final_gaps_,
+            "allowed pixels per class": proposed.allowed_.reshape(len(proposed.allowed_), -1).sum(1).tolist(),
+            "resumed generations": proposed.resumed_generations_,
+        }
         return proposed
 
     @staticmethod
@@ -306,14 +343,14 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- Table 1 and Figure 1 -----------------------------------------------------------------
 
-    def _table1(self, context, dataset, poisons, x_train, y_train, x_test, y_test):
+    def _table1(self, context, dataset, seeds, poisons, x_train, y_train, x_test, y_test):
         s = context.settings
         error_index = np.sort(
             np.random.default_rng(1).choice(len(x_train), size=min(s.train_error_size, len(x_train)), replace=False)
         )
         out: dict[str, dict[str, list[float]]] = {}
         for row in POISONS:
-            for seed, poison in zip(context.seeds, poisons[row]):
+            for seed, poison in zip(seeds, poisons[row]):
                 x_poisoned, _ = self._apply(poison, x_train, y_train)
                 trained = context.train(s.cnn_spec(), x_poisoned, y_train, seed=seed, label=f"on {row}")
                 classifier = context.classifier(trained.model)
@@ -361,7 +398,7 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- Table 2 ------------------------------------------------------------------------------
 
-    def _table2(self, context, results, poisons, x_train, y_train, x_test, y_test):
+    def _table2(self, context, poisons, x_train, y_train, x_test, y_test):
         s = context.settings
         out: dict[str, dict[str, float]] = {}
         for name, params in s.baselines.items():

@@ -95,10 +95,14 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
         for note in results["notes"]
     )
 
-    # a second run: the search resumes from its checkpoint (all generations done) and the
-    # numbers are identical apart from timings and provenance
-    assert main(["reproduce", "tiny-pixel", "--out", str(tmp_path / "b")]) == 0
-    again = json.loads((tmp_path / "b" / "tiny-pixel" / "results.json").read_text())
+    # a second run reuses the finished units; a third with --fresh recomputes them, and the
+    # searches resume from their checkpoints (all generations done); the numbers are identical
+    # apart from timings and provenance
+    assert main(["reproduce", "tiny-pixel", "-q", "--out", str(tmp_path / "b")]) == 0
+    reused = json.loads((tmp_path / "b" / "tiny-pixel" / "results.json").read_text())
+    assert main(["reproduce", "tiny-pixel", "-q", "--fresh", "--out", str(tmp_path / "c")]) == 0
+    again = json.loads((tmp_path / "c" / "tiny-pixel" / "results.json").read_text())
     assert all(again["metrics"][f"mnist-5k/seed {seed}/search"]["resumed generations"] == 2 for seed in (0, 1))
     for block in ("cells", "claims", "notes"):
-        assert again[block] == results[block]
+        assert again[block] == results[block] == reused[block]
+    assert reused["metrics"] == results["metrics"]
