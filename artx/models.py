@@ -325,14 +325,15 @@ class MLP(_ZooModel):
         self.activation = activation
 
 
-class AutoencoderSoftmax(_ZooModel):
+class AutoencoderSoftmax(nn.Module):
     """Szegedy et al. (2014)'s AE400-10: a sigmoid autoencoder's code feeding a softmax layer.
 
     Classifier path (what ``forward`` returns, logits): flatten → ``encoder`` fc(784 → ``code``
     400) → ``encoder_act`` sigmoid → ``head`` fc(400 → 10). The ``decoder`` (fc(400 → 784) →
     sigmoid) is used only to pretrain the encoder: :meth:`reconstruct` runs it, and
-    :class:`ReconstructionObjective` trains on it. It is the last child, so iterating the
-    children does not give the classifier; call the model (its ``forward`` skips the decoder).
+    :class:`ReconstructionObjective` trains on it. Unlike the other zoo models this is not an
+    ``nn.Sequential``: ART's PyTorch wrapper runs a Sequential's children in order, which would
+    feed the code through the decoder.
 
     Training recipe (see :func:`autoencoder_softmax_specs`): (1) pretrain ``encoder`` and
     ``decoder`` on reconstruction, without labels; (2) from those weights, train the classifier
@@ -345,18 +346,15 @@ class AutoencoderSoftmax(_ZooModel):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, code: int = 400):
         _check_common(in_channels, input_size, num_classes, min_size=1)
         check_int(code, "code", minimum=1)
+        super().__init__()
         pixels = in_channels * input_size * input_size
-        super().__init__(
-            OrderedDict(
-                flatten=nn.Flatten(),
-                encoder=nn.Linear(pixels, code),
-                encoder_act=nn.Sigmoid(),
-                head=nn.Linear(code, num_classes),
-                decoder=nn.Sequential(OrderedDict(fc=nn.Linear(code, pixels), act=nn.Sigmoid())),
-            ),
-            (in_channels, input_size, input_size),
-            num_classes,
-        )
+        self.flatten = nn.Flatten()
+        self.encoder = nn.Linear(pixels, code)
+        self.encoder_act = nn.Sigmoid()
+        self.head = nn.Linear(code, num_classes)
+        self.decoder = nn.Sequential(OrderedDict(fc=nn.Linear(code, pixels), act=nn.Sigmoid()))
+        self.input_shape = (in_channels, input_size, input_size)
+        self.num_classes = num_classes
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code: sigmoid(encoder(flatten(x))), shape (N, code)."""
