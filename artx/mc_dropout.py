@@ -150,9 +150,22 @@ def mc_dropout_torch(model: nn.Module, x: torch.Tensor, n_passes: int, masks: Ma
     prefix, suffix = halves
     features = prefix(x)
     batch = features.shape[0]
-    # One batch of n_passes × batch rows: copy k of every row goes through pass k's mask.
-    hidden = features.unsqueeze(0).expand(n_passes, *features.shape).reshape(n_passes * batch, *features.shape[1:])
-    for index, layer in enumerate(suffix):
+    layers = list(suffix)
+    start = 0
+    if masks is not None and _folds(layers, features):
+        # Fixed masks, then a linear layer, on features every pass shares: (h ⊙ m_k) Wᵀ = h (W ⊙ m_k)ᵀ,
+        # so all passes are one wide product with the N masked weight matrices (no N× copy of h).
+        dropout, linear = layers[0], layers[1]
+        keep = masks.keep(0, tuple(features.shape[1:]), dropout.p, features.dtype)  # (N, in)
+        weights = (linear.weight.unsqueeze(0) * keep.unsqueeze(1)).reshape(-1, linear.weight.shape[1])  # (N·out, in)
+        wide = features @ weights.T  # (batch, N·out)
+        hidden = wide.reshape(batch, n_passes, -1).transpose(0, 1) + (0 if linear.bias is None else linear.bias)
+        hidden = hidden.reshape(n_passes * batch, -1)
+        start = 2
+    else:
+        # One batch of n_passes × batch rows: copy k of every row goes through pass k's mask.
+        hidden = features.unsqueeze(0).expand(n_passes, *features.shape).reshape(n_passes * batch, *features.shape[1:])
+    for index, layer in enumerate(layers[start:], start=start):
         if masks is not None and isinstance(layer, _DROPOUT_TYPES):
             if layer.p > 0:
                 keep = masks.keep(index, tuple(hidden.shape[1:]), layer.p, hidden.dtype)
@@ -162,6 +175,17 @@ def mc_dropout_torch(model: nn.Module, x: torch.Tensor, n_passes: int, masks: Ma
         else:
             hidden = layer(hidden)
     return hidden.reshape(n_passes, batch, -1)
+
+
+def _folds(layers: list[nn.Module], features: torch.Tensor) -> bool:
+    """Whether the suffix starts with dropout → linear on flat features (the weight-folding path)."""
+    return (
+        len(layers) >= 2
+        and isinstance(layers[0], _DROPOUT_TYPES)
+        and layers[0].p > 0
+        and isinstance(layers[1], nn.Linear)
+        and features.ndim == 2
+    )
 
 
 def _hooked_passes(model: nn.Module, x: torch.Tensor, n_passes: int, masks: MaskBank) -> torch.Tensor:
