@@ -91,6 +91,12 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         must be writable; it must not be a folder).
     :param batch_size: Batch size of the GradCAM pass (default 256).
     :param progress: Show a tqdm bar over generations.
+    :param eval_chunks: Each generation's candidates are trained in this many populations of
+        consecutive candidates (default 1: all together). Part of the search's identity (it
+        changes rounding), unlike ``n_jobs``.
+    :param n_jobs: Worker processes training the chunks (default 1: in this process); the
+        search is bit-identical for any ``n_jobs`` at the same ``eval_chunks``.
+    :param threads_per_job: Torch threads of each worker.
     """
 
     _estimator_requirements = (PyTorchClassifier,)
@@ -107,6 +113,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         "checkpoint_path",
         "batch_size",
         "progress",
+        "eval_chunks",
+        "n_jobs",
+        "threads_per_job",
     ]
 
     def __init__(
@@ -124,6 +133,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         checkpoint_path: str | os.PathLike | None = None,
         batch_size: int = 256,
         progress: bool = False,
+        eval_chunks: int = 1,
+        n_jobs: int = 1,
+        threads_per_job: int = 1,
     ):
         super().__init__(classifier)
         self.layer = layer
@@ -138,6 +150,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         self.checkpoint_path = checkpoint_path
         self.batch_size = batch_size
         self.progress = progress
+        self.eval_chunks = eval_chunks
+        self.n_jobs = n_jobs
+        self.threads_per_job = threads_per_job
         self.cam_maps_: np.ndarray | None = None
         self.allowed_: np.ndarray | None = None
         self.history_: list[dict] = []
@@ -197,6 +212,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         check_seed(self.seed, "seed")
         check_int(self.batch_size, "batch_size", minimum=1)
         check_bool(self.progress, "progress")
+        check_int(self.eval_chunks, "eval_chunks", minimum=1)
+        check_int(self.n_jobs, "n_jobs", minimum=1)
+        check_int(self.threads_per_job, "threads_per_job", minimum=1)
         self._check_checkpoint_path()
 
     def _check_layer(self) -> None:
@@ -258,8 +276,10 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             "reevaluations",
             "seed",
         )
+        chunking = {} if self.eval_chunks == 1 else {"eval_chunks": self.eval_chunks}  # 1: as before it existed
         return {
             **{name: getattr(self, name) for name in names},
+            **chunking,
             "proxy": self.proxy.key_fields(),
             "data": fingerprint(x, y),
             "clean_model": weights,
@@ -451,19 +471,39 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         init_seeds: Sequence[int],
         order_seed: int,
     ) -> list[float]:
-        """Gap (clean validation error − poisoned training error) of a proxy trained on each candidate's poisoned
-        data."""
+        """Gap (clean validation error − poisoned training error) of a proxy trained on each
+        candidate's poisoned data, in candidate order.
+
+        The candidates are trained in ``eval_chunks`` populations of consecutive candidates, each
+        trained together (:func:`artx.population.train_population`); with ``n_jobs`` > 1 the chunks
+        are trained by that many worker processes (joblib's loky, ``threads_per_job`` torch threads
+        each). The gaps depend on the chunking (a chunk's batched products round like its own
+        width), never on where the chunks ran: the same ``eval_chunks`` gives bit-identical searches
+        serially and in parallel.
+        """
         y = self._y_fit
         rows = np.stack([c[0][y] for c in candidates])  # (P, N): each member's pixel for each image
         cols = np.stack([c[1][y] for c in candidates])
         values = np.stack([c[2][y] for c in candidates])
-        pixels = (rows, cols, values)
-        population = train_population(
-            self.proxy, self._x_fit, y, init_seeds=list(init_seeds), seed=order_seed, pixels=pixels
-        )
-        train_error = (population.predict(self._x_fit, pixels=pixels) != y[None]).mean(axis=1)
-        val_error = (population.predict(self._x_val) != self._y_val[None]).mean(axis=1)
-        return [float(v - t) for v, t in zip(val_error, train_error)]
+        bounds = np.linspace(0, len(candidates), min(self.eval_chunks, len(candidates)) + 1).round().astype(int)
+        jobs = [
+            (
+                self.proxy,
+                list(init_seeds[a:b]),
+                order_seed,
+                (rows[a:b], cols[a:b], values[a:b]),
+            )
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+        data = (self._x_fit, y, self._x_val, self._y_val)
+        if self.n_jobs == 1:
+            gaps = [_chunk_gaps(*job, *data, threads=None) for job in jobs]
+        else:
+            from joblib import Parallel, delayed
+
+            run = Parallel(n_jobs=self.n_jobs, backend="loky")
+            gaps = run(delayed(_chunk_gaps)(*job, *data, threads=self.threads_per_job) for job in jobs)
+        return [gap for chunk in gaps for gap in chunk]
 
     def _read_checkpoint(self, spec: dict) -> list[dict]:
         if self.checkpoint_path is None or not Path(self.checkpoint_path).is_file():
@@ -552,3 +592,23 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             fontsize=8,
         )
         return figure
+
+
+def _chunk_gaps(
+    proxy: TrainingSpec,
+    init_seeds: list[int],
+    order_seed: int,
+    pixels: tuple[np.ndarray, np.ndarray, np.ndarray],
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    threads: int | None,
+) -> list[float]:
+    """Train one chunk of a generation together and return its gaps (in a worker, or here)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    population = train_population(proxy, x_fit, y_fit, init_seeds=init_seeds, seed=order_seed, pixels=pixels)
+    train_error = (population.predict(x_fit, pixels=pixels) != y_fit[None]).mean(axis=1)
+    val_error = (population.predict(x_val) != y_val[None]).mean(axis=1)
+    return [float(v - t) for v, t in zip(val_error, train_error)]
