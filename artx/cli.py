@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         "wall time of the committed paper-preset run (docs/results, on 2 CPU cores) where there is one.",
     )
 
+    report = commands.add_parser(
+        "report",
+        parents=[verbose],
+        help="build the static HTML report of the committed results",
+        description="Write one HTML page per reproduction (ours beside the paper, cell by cell, claims, notes, "
+        "figures) and an index, from RESULTS/<name>/results.json.",
+    )
+    report.add_argument("--results", default="docs/results", help="folder of results (default: docs/results)")
+    report.add_argument("--out", default="docs/report", help="output folder (default: docs/report)")
+
     reproduce = commands.add_parser(
         "reproduce",
         parents=[verbose],
@@ -198,6 +208,17 @@ def _cmd_reproductions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from artx.report import build_report
+
+    try:
+        pages = build_report(args.results, args.out)
+    except ValueError as error:
+        raise _UsageError(f"artx report: {error}") from None
+    print(f"wrote {len(pages)} pages to {args.out}/ (open {pages[0]})")
+    return 0
+
+
 def _progress_line(line: str) -> None:
     """A reproduction's progress, on stderr (stdout carries the results table), flushed at once
     so that a pipe or a log file shows a long run is alive."""
@@ -312,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "reproductions":
             return _cmd_reproductions(args)
+        if args.command == "report":
+            return _cmd_report(args)
         if args.command == "reproduce":
             return _cmd_reproduce(args, argv)
         if args.command == "relabel":

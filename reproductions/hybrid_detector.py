@@ -398,10 +398,20 @@ class HybridDetectorReproduction(Reproduction):
             bins = np.linspace(0.0, max(float(clean.max()), float(adversarial.max()), 1e-6), 40)
             axis.hist(clean, bins=bins, alpha=0.6, label="clean", color="tab:blue")
             axis.hist(adversarial, bins=bins, alpha=0.6, label="adversarial", color="tab:red")
+            # the thresholds calibrated on validation (first seed): hybrid L and H, uncertainty-only T
+            hybrid = collected.get(("calibration", attack, "hybrid-uncertainty"), [{}])[0].get("refined", {})
+            single = collected.get(("calibration", attack, "uncertainty-only"), [{}])[0].get("refined", {})
+            for value, style, label in (
+                (hybrid.get("low"), "--", "hybrid L"),
+                (hybrid.get("high"), "-", "hybrid H"),
+                (single.get("threshold"), ":", "uncertainty-only T"),
+            ):
+                if value is not None:
+                    axis.axvline(value, color="black", linestyle=style, linewidth=1, label=f"{label} = {value:.3g}")
             axis.set_title(f"{attack} (first seed)")
             axis.set_xlabel("MC-dropout uncertainty")
             axis.set_ylabel("images")
-            axis.legend()
+            axis.legend(fontsize=7)
         figure.tight_layout()
         results.add_figure("uncertainty_histograms", figure)
 

@@ -16,6 +16,9 @@ import dataclasses
 import sys
 from collections.abc import Mapping
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from artx import claims
 from artx.claims import Estimate
 from artx.evaluation import accuracy, evaluate_attack
@@ -96,6 +99,7 @@ class ModelZoo(Reproduction):
                 run["train_seconds"] for run in runs
             ) / len(runs)
 
+        self._figure(results, s, outputs, context.seeds)
         n_test = runs[0]["n_test"]
         for arch in ("paper-cnn", "lenet5"):
             if arch in clean:
@@ -133,6 +137,33 @@ class ModelZoo(Reproduction):
             f"FGSM: ART FastGradientMethod, L∞, ε = {s.fgsm_eps}, untargeted with the true labels, on the whole test "
             "set."
         )
+
+    @staticmethod
+    def _figure(results: ResultsWriter, s: ZooSettings, outputs: Mapping[str, dict], seeds: list[int]) -> None:
+        """Clean and FGSM accuracy per architecture, the paper's clean accuracy as a marker."""
+        archs = list(s.epochs)
+        clean = [np.mean([outputs[f"{arch} · seed {seed}"]["clean"] for seed in seeds]) for arch in archs]
+        fgsm = [np.mean([outputs[f"{arch} · seed {seed}"]["fgsm"] for seed in seeds]) for arch in archs]
+        figure = Figure(figsize=(7, 3.5))
+        axes = figure.subplots()
+        positions = np.arange(len(archs))
+        axes.bar(positions - 0.2, clean, width=0.4, label="clean", color="tab:blue")
+        axes.bar(positions + 0.2, fgsm, width=0.4, label=f"FGSM ε={s.fgsm_eps}", color="tab:red")
+        papers = [(i, PAPER_ACCURACY[a]) for i, a in enumerate(archs) if PAPER_ACCURACY.get(a) is not None]
+        axes.scatter(
+            [i - 0.2 for i, _ in papers],
+            [v for _, v in papers],
+            marker="_",
+            s=400,
+            color="black",
+            label="paper (clean)",
+        )
+        axes.set_xticks(positions, archs, fontsize=8)
+        axes.set_ylabel("test accuracy (%)")
+        axes.set_ylim(0, 100)
+        axes.legend(fontsize=7, loc="lower left")
+        axes.set_title(f"model zoo: mean over {len(seeds)} seed(s)", fontsize=9)
+        results.add_figure("accuracy_per_model", figure)
 
 
 if __name__ == "__main__":

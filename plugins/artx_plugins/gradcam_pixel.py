@@ -568,6 +568,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     def plot_maps(self, class_names: Sequence[str] | None = None):
         """Figure: each class's mean GradCAM map, its region of interest outlined, the chosen pixel marked."""
         from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
 
         if self.cam_maps_ is None or self.rows_ is None:
             raise RuntimeError("plot_maps needs a fitted search; call fit(x, y) first")
@@ -580,7 +581,10 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             ax = axes[k]
             ax.imshow(self.cam_maps_[k], cmap="viridis")
             ax.contour(~self.allowed_[k], levels=[0.5], colors="white", linewidths=0.8)
-            ax.scatter([self.cols_[k]], [self.rows_[k]], s=60, facecolors="none", edgecolors="red", linewidths=1.5)
+            # the pixel itself, outlined: a box of one pixel stays inside the image even at its border
+            ax.add_patch(
+                Rectangle((self.cols_[k] - 0.5, self.rows_[k] - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5)
+            )
             ax.set_title(f"{names[k]}: ({self.rows_[k]},{self.cols_[k]}) v={self.intensities_[k]:.2f}", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
