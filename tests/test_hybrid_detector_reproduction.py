@@ -28,7 +28,6 @@ TINY = """
                 detector_params={**QUICK.detector_params, "n_passes": 10},
                 epochs=3,
                 validation_count=200,
-                mix_adversarial=60,
                 adaptive_images=10,
                 adaptive_max_iter=3,
             )),
@@ -63,11 +62,11 @@ def test_tiny_hybrid_detector(tiny, tmp_path, capsys):
     assert cells[("Table 1", "BIM-B", "undefended accuracy (%)")]["paper"] is None
     row = "BIM-A · hybrid-uncertainty · calibrated on validation"
     counts = [cells[("Table 2", row, c)]["mean"] for c in ("FN", "FP", "TN", "TP")]
-    assert sum(counts) == 1000  # the whole mnist-5k test set is the mix
-    assert counts[2] + counts[1] == 940 and counts[0] + counts[3] == 60
+    # the paper's mix: the correctly classified test images, half clean, half attacked
+    assert counts[2] + counts[1] == counts[0] + counts[3] and sum(counts) <= 1000
     assert cells[("Table 2", row, "detection accuracy (%)")]["paper"] == 96.5
     assert cells[("Table 2", row, "detection accuracy (%)")]["mean"] == pytest.approx(
-        100 * (counts[2] + counts[3]) / 1000
+        100 * (counts[2] + counts[3]) / sum(counts)
     )
     kept = [
         cells[("Table 3", row, c)]["mean"]
@@ -101,8 +100,9 @@ def test_mix_split_attacks_only_correct_images():
     from artx_reproductions.hybrid_detector import mix_split
 
     correct = np.r_[np.ones(8, bool), np.zeros(2, bool)]
-    clean, sources = mix_split(correct, 5, seed=0)
-    assert len(sources) == 5 and correct[sources].all()
-    assert sorted(np.r_[clean, sources].tolist()) == list(range(10))
-    with pytest.raises(ValueError, match="only 8 correctly classified"):
-        mix_split(correct, 9, seed=0)
+    clean, sources = mix_split(correct, seed=0)
+    assert len(sources) == len(clean) == 4 and correct[sources].all() and correct[clean].all()
+    assert sorted(np.r_[clean, sources].tolist()) == list(range(8))
+    assert not set(clean) & set(sources)
+    again = mix_split(correct, seed=0)
+    assert np.array_equal(again[0], clean) and np.array_equal(again[1], sources)

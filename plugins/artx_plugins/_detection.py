@@ -219,7 +219,7 @@ class UncertaintyDetectorBase(EvasionDetector):
         self,
         classifier: Any,
         n_passes: int = 50,
-        agreement: int = 4,
+        agreement: int = 5,
         crop_fraction: float = 0.93,
         batch_size: int = 512,
         seed: int = 0,

@@ -21,7 +21,7 @@ class CropOnlyDetector(UncertaintyDetectorBase):
     """Adversarial iff fewer than ``agreement`` of the five resized crops keep the predicted class.
 
     :param classifier: ART ``PyTorchClassifier``.
-    :param agreement: C (0–5, default 4).
+    :param agreement: C (0–5, default 5: all five crops, the paper's choice).
     :param crop_fraction: Crop side as a fraction of the image side, in (0, 1] (default 0.93: 26 of 28 pixels).
     :param batch_size: Images per batch.
     """
@@ -29,7 +29,7 @@ class CropOnlyDetector(UncertaintyDetectorBase):
     needs_dropout = False
     defence_params = ["agreement", "crop_fraction", "batch_size"]
 
-    def __init__(self, classifier: Any, agreement: int = 4, crop_fraction: float = 0.93, batch_size: int = 512):
+    def __init__(self, classifier: Any, agreement: int = 5, crop_fraction: float = 0.93, batch_size: int = 512):
         super().__init__(classifier, agreement=agreement, crop_fraction=crop_fraction, batch_size=batch_size)
         self._check_params()
 

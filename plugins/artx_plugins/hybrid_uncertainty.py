@@ -11,8 +11,9 @@ Per image, from N dropout passes (only the dropout layers sample, see :mod:`artx
   resized back) are classified with dropout off, and the image is clean iff **at least**
   ``agreement`` (C) of the five crops agree with the provisional class.
 
-The paper's algorithm writes "counter > C" while its text says C = 5 means that all five crops
-agree; "≥ C" is the reading consistent with the text, and the one used here.
+The paper's algorithm writes "counter > C" while its text sets C = 5, "which means that all of 5
+classifications ... need to be the same"; "≥ C" is the reading consistent with the text (and the
+only one under which C = 5 can ever hold), and the one used here, with C = 5 by default.
 
 ``fit(x, y)`` calibrates L and H on clean and adversarial examples (``y`` = is-adversarial):
 first a depth-2 entropy decision tree on u gives the information-gain thresholds (the outer
@@ -50,7 +51,8 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
     :param n_passes: Monte-Carlo dropout passes N (≥ 2; default 50).
     :param low: Threshold L (uncertainty below it → clean), or None until :meth:`fit`.
     :param high: Threshold H (uncertainty above it → adversarial), or None until :meth:`fit`.
-    :param agreement: C, crops (of 5) that must agree with the provisional class (default 4).
+    :param agreement: C, crops (of 5) that must agree with the provisional class (default 5, the paper's:
+        all five).
     :param crop_fraction: Crop side as a fraction of the image side, in (0, 1] (default 0.93:
         26 of 28 pixels).
     :param batch_size: Images per batch.
@@ -66,7 +68,7 @@ class HybridUncertaintyDetector(UncertaintyDetectorBase):
         n_passes: int = 50,
         low: float | None = None,
         high: float | None = None,
-        agreement: int = 4,
+        agreement: int = 5,
         crop_fraction: float = 0.93,
         batch_size: int = 512,
         seed: int = 0,
