@@ -28,6 +28,9 @@ Steps, per dataset and seed:
    classifier, i.e. with exact gradients through the linear filter); targeted JSMA-Z with a
    small γ; ``lenet5`` and ``paper-cnn`` (first ``extra_seeds`` seeds); Fashion-MNIST (paper
    preset).
+
+Every (dataset, model, seed) is one unit of work (:meth:`GaussianSmoothingReproduction.units`),
+so ``--workers N`` or ``--ray`` runs them in parallel with the same numbers as a serial run.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from artx.claims import Estimate
 from artx.evaluation import MeanStd, perturbation_norms, predict_labels
 from artx.model_cache import train_cached
 from artx.relabel import disjoint_subsets
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -241,31 +244,73 @@ class GaussianSmoothingReproduction(Reproduction):
 
     # ------------------------------------------------------------------------------------------
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """One unit per (dataset, model, seed): train the model, then everything measured on it
+        (validation σ grid and σ*, test FGSM sweep and σ grid, adaptive FGSM/PGD, JSMA-Z; for a
+        candidate on MNIST, first seed: the validation accuracy per epoch and Fig. 2's example).
+        No two units train the same model. The extra models (CNNs, the costliest; paper-cnn last
+        in the settings) come first, so that parallel workers are not left waiting on one of them."""
+        s: GaussianSmoothingSettings = context.settings
+        return [
+            Unit(self._key(dataset, choice, seed), {"dataset": dataset, "model": choice.label, "seed": seed})
+            for choice in (*reversed(s.extra_models), *s.candidates)
+            for dataset in s.datasets
+            for seed in context.seeds
+            if self._runs(context, choice, seed)
+        ]
+
+    @staticmethod
+    def _key(dataset: str, choice: ModelChoice, seed: int) -> str:
+        return f"{dataset} · {choice.label} · seed {seed}"
+
+    @staticmethod
+    def _runs(context: RunContext, choice: ModelChoice, seed: int) -> bool:
+        """Whether ``choice`` is studied with ``seed`` (the extra models only on the first seeds)."""
+        s: GaussianSmoothingSettings = context.settings
+        return choice not in s.extra_models or seed in context.seeds[: s.extra_seeds]
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict[str, Any]:
+        s: GaussianSmoothingSettings = context.settings
+        dataset, seed = unit.args["dataset"], unit.args["seed"]
+        choice = next(c for c in s.models if c.label == unit.args["model"])
+        x_all, y_all = context.load("train", dataset=dataset, limit=s.train_limit)
+        x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
+        validation = disjoint_subsets(len(x_all), [s.validation_size], seed=0)[0]
+        fit = np.setdiff1d(np.arange(len(x_all)), validation)
+        split = (x_all[fit], y_all[fit], x_all[validation], y_all[validation], x_test, y_test)
+        fitted = choice in s.candidates and dataset in MNIST_DATASETS
+        out, model = self._study(context, dataset, choice, seed, split, fitted)
+        out["sizes"] = {"train": len(fit), "validation": len(validation), "test": len(x_test)}
+        if fitted and seed == context.seeds[0]:
+            # Fig. 2 shows the selected candidate's example, but the selection needs every seed of
+            # both candidates: each candidate's first-seed unit makes one (cheap), the report keeps one.
+            out["validation curve"] = self._epoch_curve(context, choice, split, seed)
+            out["example"] = self._example(context, s, choice.label, model, out["fitted eps"], x_test, y_test)
+        return out
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, dict[str, Any]]) -> None:
         s: GaussianSmoothingSettings = context.settings
         collected: dict[str, dict[str, list[dict[str, Any]]]] = {}
         examples: dict[str, Any] = {}
         selected: dict[str, str] = {}
         for dataset in s.datasets:
-            x_all, y_all = context.load("train", dataset=dataset, limit=s.train_limit)
-            x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
-            validation = disjoint_subsets(len(x_all), [s.validation_size], seed=0)[0]
-            fit = np.setdiff1d(np.arange(len(x_all)), validation)
-            split = (x_all[fit], y_all[fit], x_all[validation], y_all[validation], x_test, y_test)
-            results.add_metric(
-                f"{dataset}/sizes", {"train": len(fit), "validation": len(validation), "test": len(x_test)}
-            )
+            runs = {
+                (choice.label, seed): outputs[self._key(dataset, choice, seed)]
+                for seed in context.seeds
+                for choice in s.models
+                if self._runs(context, choice, seed)
+            }
+            results.add_metric(f"{dataset}/sizes", next(iter(runs.values()))["sizes"])
             per_model = collected.setdefault(dataset, {})
-            for seed in context.seeds:
-                for choice in s.models:
-                    if choice in s.extra_models and seed not in context.seeds[: s.extra_seeds]:
-                        continue
-                    fitted = choice in s.candidates and dataset in MNIST_DATASETS
-                    per_model.setdefault(choice.label, []).append(
-                        self._study(context, results, dataset, choice, seed, split, fitted)
-                    )
+            for (label, seed), out in runs.items():
+                results.add_metric(f"{dataset}/{label}/seed {seed}", self._study_metric(out))
+                per_model.setdefault(label, []).append(out)
             if dataset in MNIST_DATASETS:
-                self._epoch_curves(context, results, dataset, split)
+                for choice in s.candidates:
+                    results.add_metric(
+                        f"{dataset}/{choice.label}/validation accuracy per epoch (seed {context.seeds[0]})",
+                        per_model[choice.label][0]["validation curve"],
+                    )
                 validation_means = {
                     c.label: float(np.mean([r["validation clean"] for r in per_model[c.label]])) for c in s.candidates
                 }
@@ -273,20 +318,34 @@ class GaussianSmoothingReproduction(Reproduction):
                 results.add_metric(
                     f"{dataset}/selection", {"validation accuracy": validation_means, "selected": selected[dataset]}
                 )
-                examples[dataset] = self._example(context, s, dataset, selected[dataset], per_model, x_test, y_test)
+                examples[dataset] = per_model[selected[dataset]][0]["example"]
         self._report(context, results, collected, selected, examples)
 
     # ---- one model ------------------------------------------------------------------------------
 
-    def _study(self, context, results, dataset, choice, seed, split, fitted) -> dict[str, Any]:
-        """Everything measured on one (dataset, model, seed)."""
+    @staticmethod
+    def _study_metric(out: Mapping[str, Any]) -> dict[str, Any]:
+        """The metric of one (dataset, model, seed)."""
+        return {
+            "validation accuracy": out["validation clean"],
+            "validation score per σ (mean accuracy over clean and the Fig. 3 ε)": {
+                f"{k:g}": v for k, v in out["validation scores"].items()
+            },
+            "sigma*": out["sigma*"],
+            "fitted eps": out["fitted eps"],
+            "adaptive": out["adaptive"],
+            "jsma": out["jsma"],
+        }
+
+    def _study(self, context, dataset, choice, seed, split, fitted) -> tuple[dict[str, Any], Any]:
+        """Everything measured on one (dataset, model, seed), and the trained model."""
         s: GaussianSmoothingSettings = context.settings
         x_fit, y_fit, x_val, y_val, x_test, y_test = split
         trained = self._train(context, choice, seed, x_fit, y_fit, dataset)
         model = trained.model
         bare = context.classifier(model)
         defended = {sigma: self._defended(context, model, sigma) for sigma in s.sigmas}
-        out: dict[str, Any] = {"seed": seed, "model": model}
+        out: dict[str, Any] = {"seed": seed}
         name = f"{_dataset_label(dataset)} · {choice.label} · seed {seed}"
 
         with context.stage(f"validation: FGSM × σ grid, {name}", timing="validation σ grid"):
@@ -338,20 +397,7 @@ class GaussianSmoothingReproduction(Reproduction):
         ):
             out["jsma"] = self._jsma(context, s, bare, defended[sigma_star], x_test, y_test)
         logger.info("%s: clean %.2f%%, σ* %.2f, fitted ε %s", name, out["clean"], sigma_star, out["fitted eps"])
-        results.add_metric(
-            f"{dataset}/{choice.label}/seed {seed}",
-            {
-                "validation accuracy": out["validation clean"],
-                "validation score per σ (mean accuracy over clean and the Fig. 3 ε)": {
-                    f"{k:g}": v for k, v in out["validation scores"].items()
-                },
-                "sigma*": sigma_star,
-                "fitted eps": out["fitted eps"],
-                "adaptive": out["adaptive"],
-                "jsma": out["jsma"],
-            },
-        )
-        return out
+        return out, model
 
     def _train(self, context, choice, seed, x_fit, y_fit, dataset):
         s: GaussianSmoothingSettings = context.settings
@@ -461,29 +507,25 @@ class GaussianSmoothingReproduction(Reproduction):
 
     # ---- extras for the paper's model -------------------------------------------------------------
 
-    def _epoch_curves(self, context, results, dataset, split) -> None:
-        """Validation accuracy of each candidate after each epoch up to its own (first seed; the
-        models are the cache's snapshots of one run), to show how training length moves the clean
-        accuracy the paper's 95.16 % is compared with."""
+    def _epoch_curve(self, context, choice, split, seed) -> list[float]:
+        """Validation accuracy of a candidate after each epoch up to its own (the cache's snapshots
+        of one run), to show how training length moves the clean accuracy the paper's 95.16 % is
+        compared with."""
         s: GaussianSmoothingSettings = context.settings
         x_fit, y_fit, x_val, y_val, _, _ = split
-        seed = context.seeds[0]
-        for choice in s.candidates:
-            curve = []
-            for epochs in range(1, choice.epochs + 1):
-                # Cache hits of the snapshots _train stored: loaded without a progress line each.
-                trained = train_cached(
-                    s.spec(choice, epochs), x_fit, y_fit, seed=seed, device=context.device, progress=False
-                )
-                curve.append(100 * float(np.mean(predict_labels(context.classifier(trained.model), x_val) == y_val)))
-            results.add_metric(f"{dataset}/{choice.label}/validation accuracy per epoch (seed {seed})", curve)
+        curve = []
+        for epochs in range(1, choice.epochs + 1):
+            # Cache hits of the snapshots _train stored: loaded without a progress line each.
+            trained = train_cached(
+                s.spec(choice, epochs), x_fit, y_fit, seed=seed, device=context.device, progress=False
+            )
+            curve.append(100 * float(np.mean(predict_labels(context.classifier(trained.model), x_val) == y_val)))
+        return curve
 
-    def _example(self, context, s, dataset, label, per_model, x_test, y_test) -> dict[str, Any] | None:
-        """Fig. 2: a test "7" the selected model gets right and FGSM (ε*, else the standard ε) turns
-        into another class ("3" preferred, the paper's example), smoothed with each σ."""
-        run = per_model[label][0]
-        model = run["model"]
-        eps = run["fitted eps"] or s.standard_eps
+    def _example(self, context, s, label, model, fitted_eps, x_test, y_test) -> dict[str, Any] | None:
+        """Fig. 2: a test "7" the model gets right and FGSM (ε*, else the standard ε) turns into
+        another class ("3" preferred, the paper's example), smoothed with each σ."""
+        eps = fitted_eps or s.standard_eps
         bare = context.classifier(model)
         sevens = np.flatnonzero(y_test == 7)[:200]
         if not len(sevens):

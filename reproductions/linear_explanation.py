@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from artx import claims, registry
 from artx.claims import Estimate
 from artx.evaluation import perturbation_norms
 from artx.models import build_model
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import Objective, TrainingSpec
 from artx.validation import check_float
@@ -76,6 +76,11 @@ METHODS = {
     "uniform": ("U(−ε, ε) noise training", "uniform-noise-training"),
     "l1": ("L1 weight decay", None),
 }
+
+#: The maxout nets by training cost per epoch (measured, see PAPER_SETTINGS), the order of their units.
+LONGEST_FIRST = ("fgsm", "uniform", "random-sign", "l1", "naive")
+#: Pieces per maxout unit of ``maxout-mlp`` (its first layer's weight has units × pieces rows).
+MAXOUT_PIECES = 5
 
 #: The learning-rate pilot (validation split only): naive maxout-mlp 240 × 5, batch 100, 4 epochs on the
 #: first 50,000 full-MNIST training images, validation error (%) on the last 10,000 after each epoch.
@@ -272,6 +277,13 @@ def _numpy_seed(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _figure_pick(y: np.ndarray, grid: int) -> np.ndarray:
+    """Fig. 2's test images (indices into the test 3s and 7s, ``y`` = 1 for a 7): a fixed interleaving of 3s
+    and 7s so both classes show, at most ``grid²``."""
+    threes, sevens = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    return np.array([i for pair in zip(threes, sevens) for i in pair][: min(grid * grid, len(y))], dtype=np.int64)
+
+
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -315,43 +327,102 @@ class LinearExplanationReproduction(Reproduction):
         ),
     }
 
-    # ---- the run --------------------------------------------------------------------------------
+    # ---- units ----------------------------------------------------------------------------------
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """Phase 0, per seed: each maxout net (trained with a snapshot per epoch, its epoch chosen on the
+        validation split, tested), the logistic and the softmax regression (trained and tested). Phase 1, per
+        seed: C&W L∞ on the naive and on the FGSM-trained net, the other attacks on each (the naive net's with
+        the transfer to the FGSM-trained one). Phase 1 loads the chosen snapshots from the cache: it replays the
+        epoch choice's criterion (prediction and FGSM passes on the validation split, no training). Within a
+        phase the longest units come first, so that workers finish together."""
+        units = []
+        for seed in context.seeds:
+            units += [
+                Unit(f"seed {seed} · maxout {method}", {"seed": seed, "part": "maxout", "method": method})
+                for method in LONGEST_FIRST
+            ]
+            units += [
+                Unit(f"seed {seed} · logistic regression", {"seed": seed, "part": "logistic"}),
+                Unit(f"seed {seed} · shallow softmax", {"seed": seed, "part": "softmax"}),
+            ]
+        for seed in context.seeds:
+            for part in ("cw", "attacks"):
+                units += [
+                    Unit(f"seed {seed} · {part} on the {net} maxout net", {"seed": seed, "part": part, "net": net}, 1)
+                    for net in ("naive", "fgsm")
+                ]
+        return units
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict[str, Any]:
+        seed, part = unit.args["seed"], unit.args["part"]
+        d = self._data(context)
+        if part == "logistic":
+            return self._logistic(context, seed, d["x_all"], d["y_all"], d["x_test"], d["y_test"])
+        if part == "softmax":
+            return self._softmax(context, seed, d["x_all"], d["y_all"], d["x_test"], d["y_test"])
+        if part == "maxout":
+            return self._maxout(context, seed, unit.args["method"], d)
+        net = unit.args["net"]
+        if part == "attacks":
+            with context.stage(f"rigor: PGD, transfer, curves, {net} net (seed {seed})", timing="attacks (rigor)"):
+                return self._attacks(context, seed, net, d)
+        return self._cw(context, seed, net, d)
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
+        runs: list[dict[str, Any]] = []
+        for seed in context.seeds:
+            attacks, cw = (
+                {net: outputs[f"seed {seed} · {part} on the {net} maxout net"] for net in ("naive", "fgsm")}
+                for part in ("attacks", "cw")
+            )
+            rigor = {
+                "n": attacks["naive"]["n"],
+                "curve": {
+                    "transfer": attacks["naive"]["transfer"],
+                    "naive": attacks["naive"]["curve"],
+                    "fgsm": attacks["fgsm"]["curve"],
+                },
+                "fgsm subset": {net: attacks[net]["fgsm subset"] for net in attacks},
+                "transfer fgsm subset": attacks["naive"]["transfer fgsm subset"],
+                "transfer pgd": attacks["naive"]["transfer pgd"],
+                "cw": cw if all(cw.values()) else {},  # {} when cw-linf-reference is not installed
+            }
+            runs.append(
+                {
+                    "seed": seed,
+                    "lr37": outputs[f"seed {seed} · logistic regression"],
+                    "softmax": outputs[f"seed {seed} · shallow softmax"],
+                    "maxout": {method: outputs[f"seed {seed} · maxout {method}"] for method in METHODS},
+                    "rigor": rigor,
+                }
+            )
+        sizes = runs[0]["maxout"]["naive"]["sizes"]
+        results.add_metric("sizes", sizes)
+        self._report(context, results, runs, sizes["test"])
+
+    def _data(self, context: RunContext) -> dict[str, np.ndarray]:
+        """The training images, the test set, and the seeded split: training, validation, training-error draw."""
         s: LinearExplanationSettings = context.settings
         x_all, y_all = context.load("train", limit=s.train_limit)
         x_test, y_test = context.load("test", limit=s.test_limit)
         rng = np.random.default_rng(s.split_seed)
         order = rng.permutation(len(x_all))
         validation, train = np.sort(order[: s.validation_size]), np.sort(order[s.validation_size :])
-        x_train, y_train, x_val, y_val = x_all[train], y_all[train], x_all[validation], y_all[validation]
+        x_train, y_train = x_all[train], y_all[train]
         train_error_index = np.sort(rng.choice(len(x_train), size=min(s.train_error_size, len(x_train)), replace=False))
-        results.add_metric("sizes", {"train": len(x_train), "validation": len(x_val), "test": len(x_test)})
-        runs: list[dict[str, Any]] = []
-        for seed in context.seeds:
-            run: dict[str, Any] = {"seed": seed}
-            run["lr37"] = self._logistic(context, seed, x_all, y_all, x_test, y_test)
-            run["softmax"] = self._softmax(context, seed, x_all, y_all, x_test, y_test)
-            run["maxout"] = {
-                method: self._maxout(
-                    context,
-                    seed,
-                    method,
-                    x_train,
-                    y_train,
-                    x_val,
-                    y_val,
-                    x_train[train_error_index],
-                    y_train[train_error_index],
-                    x_test,
-                    y_test,
-                )
-                for method in METHODS
-            }
-            with context.stage(f"rigor: PGD, C&W L∞, transfer, curves (seed {seed})", timing="attacks (rigor)"):
-                run["rigor"] = self._rigor(context, seed, run["maxout"], x_test, y_test)
-            runs.append(run)
-        self._report(context, results, runs, len(x_test))
+        return {
+            "x_all": x_all,
+            "y_all": y_all,
+            "x_test": x_test,
+            "y_test": y_test,
+            "x_train": x_train,
+            "y_train": y_train,
+            "x_val": x_all[validation],
+            "y_val": y_all[validation],
+            "x_terr": x_train[train_error_index],
+            "y_terr": y_train[train_error_index],
+        }
 
     # ---- linear models ----------------------------------------------------------------------------
 
@@ -366,15 +437,15 @@ class LinearExplanationReproduction(Reproduction):
         x_adv = self._fgsm(context, classifier, xt, yt, s.eps)
         adv = _outcome(classifier, x_adv, yt)
         weight = trained.model.fc1.weight.detach().cpu().double().numpy()
+        shown = _figure_pick(yt, s.grid)  # Fig. 2's images only: all of them would be ~17 MB of unit output
         return {
             "n": len(xt),
             "clean": clean["error"],
             "fgsm": adv["error"],
             "confidence": adv["confidence"],
             "w": (weight[1] - weight[0]).reshape(28, 28),
-            "x": xt,
-            "x_adv": x_adv,
-            "y": yt,
+            "x": xt[shown],
+            "x_adv": x_adv[shown],
         }
 
     def _softmax(self, context, seed, x_all, y_all, x_test, y_test) -> dict[str, Any]:
@@ -390,45 +461,59 @@ class LinearExplanationReproduction(Reproduction):
 
     # ---- maxout nets ------------------------------------------------------------------------------
 
-    def _maxout(
-        self, context, seed, method, x_train, y_train, x_val, y_val, x_terr, y_terr, x_test, y_test
-    ) -> dict[str, Any]:
+    def _maxout(self, context, seed, method, d) -> dict[str, Any]:
         """Train ``method`` with a snapshot per epoch, pick the epoch on the validation split, test it."""
         s = context.settings
-        spec = s.maxout_spec(method, seed, context)
-        label = METHODS[method][0]
-        context.train(spec, x_train, y_train, seed=seed, snapshot_epochs=range(1, s.maxout_epochs), label=label)
-        curve: dict[str, list[float]] = {"validation": [], "validation fgsm": [], "train": []}
-        # Goodfellow et al. early-stop the adversarially trained net on the adversarial validation error
-        criterion = "validation fgsm" if method == "fgsm" else "validation"
-        best, model = 0, None
-        with context.stage(
-            f"{label}: per-epoch validation and training error (seed {seed})", timing="per-epoch evaluation"
-        ):
-            for k in range(1, s.maxout_epochs + 1):
-                trained = context.train(spec.replace(epochs=k), x_train, y_train, seed=seed, label=f"{label}, snapshot")
-                classifier = context.classifier(trained.model)
-                curve["validation"].append(_outcome(classifier, x_val, y_val)["error"])
-                curve["validation fgsm"].append(
-                    _outcome(classifier, self._fgsm(context, classifier, x_val, y_val, s.eps), y_val)["error"]
-                )
-                curve["train"].append(_outcome(classifier, x_terr, y_terr)["error"])
-                # keep the first epoch with the lowest error
-                if model is None or curve[criterion][-1] < min(curve[criterion][:-1]):
-                    best, model = k, trained.model
+        best, model, curve = self._chosen_epoch(context, seed, method, d, full=True)
         classifier = context.classifier(model)
-        clean = _outcome(classifier, x_test, y_test)
-        adv = _outcome(classifier, self._fgsm(context, classifier, x_test, y_test, s.eps), y_test)
-        return {
+        clean = _outcome(classifier, d["x_test"], d["y_test"])
+        adv = _outcome(classifier, self._fgsm(context, classifier, d["x_test"], d["y_test"], s.eps), d["y_test"])
+        out = {
             "epoch": best,
             "curve": curve,
-            "model": model,
-            "classifier": classifier,
             "test": clean["error"],
             "fgsm": adv["error"],
             "confidence": adv["confidence"],
             "train_error": curve["train"][-1],
+            "sizes": {"train": len(d["x_train"]), "validation": len(d["x_val"]), "test": len(d["x_test"])},
         }
+        if method in ("naive", "fgsm"):  # Fig. 3: the first units' pieces of the first layer
+            weight = model.maxout1.linear.weight.detach().cpu().double().numpy()
+            out["filters"] = weight[: s.filter_units * MAXOUT_PIECES]
+        return out
+
+    def _chosen_epoch(self, context, seed, method, d, full: bool) -> tuple[int, nn.Module, dict[str, list[float]]]:
+        """Train ``method`` (snapshots per epoch, from the cache after the first time) and choose its epoch on the
+        validation split: the first with the lowest criterion. ``full``: all three curves; else only the
+        criterion's (replaying the choice of the unit that trained the net)."""
+        s = context.settings
+        spec = s.maxout_spec(method, seed, context)
+        label = METHODS[method][0]
+        x_train, y_train, x_val, y_val = d["x_train"], d["y_train"], d["x_val"], d["y_val"]
+        context.train(spec, x_train, y_train, seed=seed, snapshot_epochs=range(1, s.maxout_epochs), label=label)
+        # Goodfellow et al. early-stop the adversarially trained net on the adversarial validation error
+        criterion = "validation fgsm" if method == "fgsm" else "validation"
+        curve: dict[str, list[float]] = (
+            {"validation": [], "validation fgsm": [], "train": []} if full else {criterion: []}
+        )
+        best, model = 0, None
+        what = "per-epoch validation and training error" if full else "epoch choice (replayed)"
+        with context.stage(f"{label}: {what} (seed {seed})", timing="per-epoch evaluation"):
+            for k in range(1, s.maxout_epochs + 1):
+                trained = context.train(spec.replace(epochs=k), x_train, y_train, seed=seed, label=f"{label}, snapshot")
+                classifier = context.classifier(trained.model)
+                if "validation" in curve:
+                    curve["validation"].append(_outcome(classifier, x_val, y_val)["error"])
+                if "validation fgsm" in curve:
+                    curve["validation fgsm"].append(
+                        _outcome(classifier, self._fgsm(context, classifier, x_val, y_val, s.eps), y_val)["error"]
+                    )
+                if "train" in curve:
+                    curve["train"].append(_outcome(classifier, d["x_terr"], d["y_terr"])["error"])
+                # keep the first epoch with the lowest error
+                if model is None or curve[criterion][-1] < min(curve[criterion][:-1]):
+                    best, model = k, trained.model
+        return best, model, curve
 
     # ---- attacks ----------------------------------------------------------------------------------
 
@@ -456,57 +541,65 @@ class LinearExplanationReproduction(Reproduction):
         with _numpy_seed(seed):
             return attack.generate(x, y=np.eye(classifier.nb_classes, dtype=np.float32)[y]).astype(np.float32)
 
-    def _rigor(self, context, seed, maxout, x_test, y_test) -> dict[str, Any]:
-        """Naive and FGSM-trained nets under PGD-40, C&W L∞, transfer from the naive net, and ε curves."""
+    @staticmethod
+    def _rigor_subset(context, x_test, y_test) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The test images of PGD, transfer and C&W: a seeded draw, not the first images (the embedded test
+        split is sorted by class)."""
         s = context.settings
-        n = min(s.pgd_images, len(x_test))
-        # a seeded draw, not the first images: the embedded test split is sorted by class
-        subset = np.random.default_rng(s.split_seed).permutation(len(x_test))[:n]
-        xs, ys = x_test[subset], y_test[subset]
-        out: dict[str, Any] = {"n": n, "curve": {}}
-        naive, robust = maxout["naive"]["classifier"], maxout["fgsm"]["classifier"]
-        eps_all = sorted(set(s.curve_eps) | set(s.pgd_eps) | {s.eps})
-        out["curve"]["transfer"] = {"fgsm": {}}
-        out["fgsm subset"] = {}
+        subset = np.random.default_rng(s.split_seed).permutation(len(x_test))[: min(s.pgd_images, len(x_test))]
+        return subset, x_test[subset], y_test[subset]
+
+    def _attacks(self, context, seed, net, d) -> dict[str, Any]:
+        """The ``net`` maxout net (naive or FGSM-trained) under FGSM and PGD-40 over the ε curve; the naive net's
+        FGSM and PGD examples are also shown to the FGSM-trained net (transfer)."""
+        s = context.settings
+        x_test, y_test = d["x_test"], d["y_test"]
+        subset, xs, ys = self._rigor_subset(context, x_test, y_test)
+        classifier = context.classifier(self._chosen_epoch(context, seed, net, d, full=False)[1])
+        robust = None if net == "fgsm" else context.classifier(self._chosen_epoch(context, seed, "fgsm", d, False)[1])
+        out: dict[str, Any] = {"n": len(subset), "curve": {"fgsm": {}, "pgd": {}}}
+        if robust is not None:
+            out["transfer"] = {"fgsm": {}}
         # examples are evaluated as they are made (the paper preset's would take ~0.5 GB kept together)
-        for name, classifier in (("naive", naive), ("fgsm", robust)):
-            curve = out["curve"].setdefault(name, {"fgsm": {}, "pgd": {}})
-            for eps in eps_all:
-                x_fgsm = self._fgsm(context, classifier, x_test, y_test, eps)
-                curve["fgsm"][eps] = _outcome(classifier, x_fgsm, y_test)["error"]
-                if name == "naive":  # transfer: FGSM crafted on the naive net, shown to the FGSM-trained one
-                    out["curve"]["transfer"]["fgsm"][eps] = _outcome(robust, x_fgsm, y_test)["error"]
-                if eps == s.eps:
-                    out["fgsm subset"][name] = _outcome(classifier, x_fgsm[subset], ys)["error"]
-                    if name == "naive":
-                        out["transfer fgsm subset"] = _outcome(robust, x_fgsm[subset], ys)["error"]
-                x_pgd = self._pgd(context, classifier, xs, ys, eps, seed)
-                curve["pgd"][eps] = _outcome(classifier, x_pgd, ys)["error"]
-                if name == "naive" and eps == s.eps:
-                    out["transfer pgd"] = _outcome(robust, x_pgd, ys)["error"]
-        out["cw"] = {}
-        if "cw-linf-reference" in registry.names("evasion"):
-            m = min(s.cw_images, n)
-            xc, yc = xs[:m], ys[:m]
-            for name, classifier in (("naive", naive), ("fgsm", robust)):
-                attack = registry.create(
-                    "evasion", "cw-linf-reference", classifier, targeted=False, max_iter=s.cw_max_iter, batch_size=128
-                )
-                with context.stage(f"C&W L∞ on {m} images, {name} maxout (seed {seed})", timing="cw-linf-reference"):
-                    x_cw = attack.generate(xc, y=yc).astype(np.float32)
-                pred = _predict(classifier, x_cw).argmax(1)
-                clean_wrong = _predict(classifier, xc).argmax(1) != yc
-                distance = perturbation_norms(xc, x_cw).linf
-                found = (pred != yc) & ~clean_wrong
-                out["cw"][name] = {
-                    "n": m,
-                    "error": {
-                        eps: 100 * float(np.mean(clean_wrong | (found & (distance <= eps + 1e-6)))) for eps in s.pgd_eps
-                    },
-                    "median distance": float(np.median(distance[found])) if found.any() else None,
-                    "success": 100 * float(found.mean()),
-                }
+        for eps in sorted(set(s.curve_eps) | set(s.pgd_eps) | {s.eps}):
+            x_fgsm = self._fgsm(context, classifier, x_test, y_test, eps)
+            out["curve"]["fgsm"][eps] = _outcome(classifier, x_fgsm, y_test)["error"]
+            if robust is not None:  # transfer: FGSM crafted on the naive net, shown to the FGSM-trained one
+                out["transfer"]["fgsm"][eps] = _outcome(robust, x_fgsm, y_test)["error"]
+            if eps == s.eps:
+                out["fgsm subset"] = _outcome(classifier, x_fgsm[subset], ys)["error"]
+                if robust is not None:
+                    out["transfer fgsm subset"] = _outcome(robust, x_fgsm[subset], ys)["error"]
+            x_pgd = self._pgd(context, classifier, xs, ys, eps, seed)
+            out["curve"]["pgd"][eps] = _outcome(classifier, x_pgd, ys)["error"]
+            if robust is not None and eps == s.eps:
+                out["transfer pgd"] = _outcome(robust, x_pgd, ys)["error"]
         return out
+
+    def _cw(self, context, seed, net, d) -> dict[str, Any]:
+        """C&W L∞ on the first ``cw_images`` of the rigor draw ({} when ``cw-linf-reference`` is not installed)."""
+        s = context.settings
+        if "cw-linf-reference" not in registry.names("evasion"):
+            return {}
+        _, xs, ys = self._rigor_subset(context, d["x_test"], d["y_test"])
+        m = min(s.cw_images, len(xs))
+        xc, yc = xs[:m], ys[:m]
+        classifier = context.classifier(self._chosen_epoch(context, seed, net, d, full=False)[1])
+        attack = registry.create(
+            "evasion", "cw-linf-reference", classifier, targeted=False, max_iter=s.cw_max_iter, batch_size=128
+        )
+        with context.stage(f"C&W L∞ on {m} images, {net} maxout (seed {seed})", timing="cw-linf-reference"):
+            x_cw = attack.generate(xc, y=yc).astype(np.float32)
+        pred = _predict(classifier, x_cw).argmax(1)
+        clean_wrong = _predict(classifier, xc).argmax(1) != yc
+        distance = perturbation_norms(xc, x_cw).linf
+        found = (pred != yc) & ~clean_wrong
+        return {
+            "n": m,
+            "error": {eps: 100 * float(np.mean(clean_wrong | (found & (distance <= eps + 1e-6)))) for eps in s.pgd_eps},
+            "median distance": float(np.median(distance[found])) if found.any() else None,
+            "success": 100 * float(found.mean()),
+        }
 
     # ---- report -----------------------------------------------------------------------------------
 
@@ -930,10 +1023,6 @@ class LinearExplanationReproduction(Reproduction):
         axes[1].imshow(np.sign(w), cmap="gray", vmin=-1, vmax=1)
         axes[1].set_title("b) sign(w): optimal perturbation", fontsize=9)
         g = s.grid
-        count = min(g * g, len(lr["x"]))
-        # a fixed interleaving of 3s and 7s so both classes show
-        threes, sevens = np.flatnonzero(lr["y"] == 0), np.flatnonzero(lr["y"] == 1)
-        pick = np.array([i for pair in zip(threes, sevens) for i in pair][:count], dtype=np.int64)
 
         def mosaic(images: np.ndarray) -> np.ndarray:
             canvas = np.ones((g * 29 + 1, g * 29 + 1))
@@ -942,9 +1031,9 @@ class LinearExplanationReproduction(Reproduction):
                 canvas[1 + r * 29 : 1 + r * 29 + 28, 1 + c * 29 : 1 + c * 29 + 28] = image[0]
             return canvas
 
-        axes[2].imshow(mosaic(lr["x"][pick]), cmap="gray", vmin=0, vmax=1)
+        axes[2].imshow(mosaic(lr["x"]), cmap="gray", vmin=0, vmax=1)
         axes[2].set_title(f"c) 3s and 7s: {lr['clean']:.1f}% error (all test 3s/7s)", fontsize=9)
-        axes[3].imshow(mosaic(lr["x_adv"][pick]), cmap="gray", vmin=0, vmax=1)
+        axes[3].imshow(mosaic(lr["x_adv"]), cmap="gray", vmin=0, vmax=1)
         axes[3].set_title(f"d) FGSM ε = {s.eps}: {lr['fgsm']:.1f}% error", fontsize=9)
         for ax in axes:
             ax.set_xticks([])
@@ -954,11 +1043,11 @@ class LinearExplanationReproduction(Reproduction):
 
     @staticmethod
     def _figure3(results, maxout, s) -> None:
-        rows, pieces = s.filter_units, 5
+        rows, pieces = s.filter_units, MAXOUT_PIECES
         figure = Figure(figsize=(2 * pieces * 0.9 + 1, rows * 0.9 + 1))
         axes = figure.subplots(rows, 2 * pieces + 1, squeeze=False)
         for col, method in enumerate(("naive", "fgsm")):
-            weight = maxout[method]["model"].maxout1.linear.weight.detach().cpu().double().numpy()
+            weight = maxout[method]["filters"]
             for unit in range(rows):
                 for piece in range(pieces):
                     ax = axes[unit, col * (pieces + 1) + piece]

@@ -35,7 +35,7 @@ import logging
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -44,7 +44,7 @@ from artx import claims, registry
 from artx.claims import Decision, Estimate
 from artx.destruction import DestructionRate, destruction_rate
 from artx.evaluation import accuracy, perturbation_norms
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -238,11 +238,91 @@ class PhysicalWorldReproduction(Reproduction):
         ),
     }
 
-    # ---- measuring ----------------------------------------------------------------------------
+    #: Image-passes (images × loss-gradient passes) per unit of an ε that only Fig. 2 uses: such an attack is
+    #: split into chunks of whole attack batches of about this size. ART's fgsm and bim and the illc plugin
+    #: attack (and predict) batch by batch, so chunks cut at batch boundaries give the adversarial images of one
+    #: call on all the images. Paper preset: basic iterative and ILLC at ε = 128 (132 passes × 10,000 images)
+    #: become 6 units each, at ε = 32 two; the largest units left are the pool's ε = 64 (68 passes × 10,000
+    #: images, one unit each: Eq. 1's scenarios need the whole pool's adversarial images in one place).
+    unit_image_passes: ClassVar[int] = 250_000
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    # ---- units --------------------------------------------------------------------------------
+
+    def units(self, context: RunContext) -> list[Unit]:
+        """Phase 0: one training per (model, seed). Phase 1, per (model, seed): the clean predictions, then one
+        unit per (method, ε) with the attack, its Fig. 2 accuracies and, at the pool's ε's, its destruction
+        rates; an ε only Fig. 2 uses is split further into image chunks (:attr:`unit_image_passes`)."""
         s: PhysicalWorldSettings = context.settings
+        x_test, _ = context.load("test", limit=s.test_limit)
+        return self._plan(s, context.seeds, len(x_test))
+
+    def _plan(self, s: PhysicalWorldSettings, seeds: Sequence[int], n_test: int) -> list[Unit]:
+        n_fig2, n_pool = min(s.fig2_size, n_test), min(s.pool_size, n_test)
+        units = [
+            Unit(f"train {arch} · seed {seed}", {"arch": arch, "seed": seed}) for arch in s.epochs for seed in seeds
+        ]
+        for arch in s.epochs:
+            for seed in seeds:
+                common = {"arch": arch, "seed": seed}
+                units.append(Unit(f"{arch} · seed {seed} · clean", {**common, "part": "clean"}, phase=1))
+                for method in METHODS:
+                    for eps in s.attack_eps():
+                        chunks = self._chunks(s, method, eps, n_fig2, n_pool)
+                        for start, stop in chunks:
+                            key = f"{arch} · seed {seed} · {method} ε={eps}"
+                            args = {
+                                **common,
+                                "part": "attack",
+                                "method": method,
+                                "eps": eps,
+                                "start": start,
+                                "stop": stop,
+                            }
+                            units.append(
+                                Unit(key + (f" · images {start}–{stop}" if len(chunks) > 1 else ""), args, phase=1)
+                            )
+        return units
+
+    def _chunks(
+        self, s: PhysicalWorldSettings, method: str, eps: int, n_fig2: int, n_pool: int
+    ) -> list[tuple[int, int]]:
+        """The image ranges of the units attacking with ``method`` at ``eps`` (0…255 units)."""
+        n = max(n_fig2 if eps in s.eps_grid else 0, n_pool if eps in s.pool_eps() else 0)
+        if eps in s.pool_eps():  # Eq. 1's scenarios draw from the whole pool: one unit
+            return [(0, n)]
+        passes = 1 if method == "fast" else max(int(min(eps + 4, 1.25 * eps)), 1)  # Kurakin's iteration rule
+        size = max(self.unit_image_passes // (passes * s.attack_batch_size), 1) * s.attack_batch_size
+        return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict[str, Any]:
+        s: PhysicalWorldSettings = context.settings
+        arch, seed = unit.args["arch"], unit.args["seed"]
         x_train, y_train = context.load("train", limit=s.train_limit)
+        trained = context.train(s.spec(arch), x_train, y_train, seed=seed)
+        if unit.phase == 0:
+            return {"train": len(x_train)}
+        classifier = context.classifier(trained.model)
+        x, y, sizes, random_index = self._images(context)
+        if unit.args["part"] == "clean":
+            n_fig2 = sizes["fig2"]
+            clean_logits = classifier.predict(x[: max(n_fig2, sizes["pool"])], batch_size=s.attack_batch_size)
+            return {
+                "sizes": {"train": len(x_train), "test": len(x), **sizes, "random": int(len(random_index))},
+                "clean top1": _top_k(clean_logits[:n_fig2], y[:n_fig2], 1),
+                "clean top5": _top_k(clean_logits[:n_fig2], y[:n_fig2], 5),
+                "clean under T": {
+                    label: 100 * accuracy(classifier, transform(x[random_index])[0], y[random_index])
+                    for label, transform in self._transforms(s, seed).items()
+                },
+            }
+        a = unit.args
+        return self._measure(
+            context, arch, seed, classifier, x, y, sizes, random_index, a["method"], a["eps"], a["start"], a["stop"]
+        )
+
+    def _images(self, context: RunContext) -> tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray]:
+        """The test images in their seeded order, the Fig. 2 and pool sizes, and the random scenario's images."""
+        s: PhysicalWorldSettings = context.settings
         x_test, y_test = context.load("test", limit=s.test_limit)
         order = np.random.default_rng(s.image_seed).permutation(len(x_test))
         x, y = x_test[order], y_test[order]
@@ -252,18 +332,7 @@ class PhysicalWorldReproduction(Reproduction):
                 sizes["pool"], size=min(s.random_size, sizes["pool"]), replace=False
             )
         )
-        results.add_metric(
-            "sizes", {"train": len(x_train), "test": len(x_test), **sizes, "random": int(len(random_index))}
-        )
-        measured: dict[str, list[dict[str, Any]]] = {}
-        for arch in s.epochs:
-            for seed in context.seeds:
-                trained = context.train(s.spec(arch), x_train, y_train, seed=seed)
-                classifier = context.classifier(trained.model)
-                measured.setdefault(arch, []).append(
-                    self._measure(context, results, arch, seed, classifier, x, y, sizes, random_index)
-                )
-        self._report(context, results, measured, sizes)
+        return x, y, sizes, random_index
 
     def _attack(self, classifier: Any, method: str, eps: float, x: np.ndarray, y: np.ndarray, batch: int):
         """Adversarial images of ``method`` at ``eps`` (on the classifier's scale) and ILLC's targets."""
@@ -297,75 +366,116 @@ class PhysicalWorldReproduction(Reproduction):
             out[t.label] = transform
         return out
 
-    def _measure(self, context, results, arch, seed, classifier, x, y, sizes, random_index) -> dict[str, Any]:
+    def _measure(
+        self, context, arch, seed, classifier, x, y, sizes, random_index, method, eps, start, stop
+    ) -> dict[str, Any]:
+        """One attack unit: ``method`` at ``eps`` on the images ``start:stop``; per image, whether Fig. 2's top-1
+        and top-5 and ILLC's target are hit; at a pool ε (``start`` 0, the whole pool) also the perturbation
+        statistics, the prefilter candidates and the destruction rates."""
         s: PhysicalWorldSettings = context.settings
         tag = f"{arch} seed {seed}"
         n_fig2, n_pool = sizes["fig2"], sizes["pool"]
-        destruction_eps = s.pool_eps()
-        n_max = max(n_fig2, n_pool)
-        clean_logits = classifier.predict(x[:n_max], batch_size=s.attack_batch_size)
+        with context.stage(f"{tag}: {method} ε={eps}/255 on {stop - start} images", timing=f"attack {method}"):
+            x_adv, targets = self._attack(
+                classifier, method, eps / 255, x[start:stop], y[start:stop], s.attack_batch_size
+            )
+        logits = classifier.predict(x_adv, batch_size=s.attack_batch_size)
+        fig2 = max(min(stop, n_fig2) - start, 0) if eps in s.eps_grid else 0
+        out: dict[str, Any] = {
+            "top1 hits": _hits(logits[:fig2], y[start : start + fig2], 1),
+            "top5 hits": _hits(logits[:fig2], y[start : start + fig2], 5),
+            "target hits": None if targets is None else np.argmax(logits, axis=1) == targets,
+        }
+        if eps not in s.pool_eps():
+            return out
+        clean_logits = classifier.predict(x[: max(n_fig2, n_pool)], batch_size=s.attack_batch_size)
+        clean_correct = np.argmax(clean_logits[:n_pool], axis=1) == y[:n_pool]
+        out["perturbation"] = _perturbation_stats(x[:n_pool], x_adv[:n_pool])
+        probabilities = _softmax(logits[:n_pool])
+        wrong = np.argmax(probabilities, axis=1) != y[:n_pool]
+        candidates = np.flatnonzero(clean_correct & wrong & (probabilities.max(axis=1) >= s.prefilter_confidence))
+        out["prefilter candidates"] = int(len(candidates))
+        picked = np.sort(
+            np.random.default_rng(s.image_seed).choice(
+                candidates, size=min(s.prefiltered_size, len(candidates)), replace=False
+            )
+        )
+        scenarios = {"random": random_index, "prefiltered": picked}
+        labels = [
+            t.label
+            for t in s.transformations.items
+            if eps in s.fig6_eps() or (t.family == PHOTO and eps in s.photo_eps)
+        ]
+        transforms = self._transforms(s, seed)
+        # Eq. 1 predicts the same clean and adversarial images once per transformation: remember them.
+        remembering = _RememberedPredictions(classifier)
+        out["destruction"] = {}
+        with context.stage(
+            f"{tag}: destruction rates, {method} ε={eps}/255 ({len(labels)} transformations)",
+            timing="destruction rates",
+        ):
+            for scenario, index in scenarios.items():
+                for label in labels:
+                    d = (
+                        destruction_rate(
+                            remembering, x[index], y[index], x_adv[index], transforms[label], batch_size=256
+                        )
+                        if len(index)
+                        else DestructionRate(math.nan, 0, 0, 0)
+                    )
+                    out["destruction"][(scenario, label)] = (d.rate, d.numerator, d.denominator, d.n)
+        return out
+
+    # ---- reporting ----------------------------------------------------------------------------
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
+        s: PhysicalWorldSettings = context.settings
+        sizes = outputs[f"{next(iter(s.epochs))} · seed {context.seeds[0]} · clean"]["sizes"]
+        results.add_metric("sizes", sizes)
+        plan = self._plan(s, context.seeds, sizes["test"])
+        measured: dict[str, list[dict[str, Any]]] = {}
+        for arch in s.epochs:
+            for seed in context.seeds:
+                measured.setdefault(arch, []).append(self._collect(context, results, arch, seed, plan, outputs))
+        self._report(context, results, measured, {"fig2": sizes["fig2"], "pool": sizes["pool"]})
+
+    def _collect(self, context, results, arch, seed, plan, outputs) -> dict[str, Any]:
+        """One (model, seed)'s measurements from its units, with its metrics."""
+        s: PhysicalWorldSettings = context.settings
+        tag = f"{arch} seed {seed}"
+        clean = outputs[f"{arch} · seed {seed} · clean"]
+        parts: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for unit in plan:
+            a = unit.args
+            if a.get("part") == "attack" and (a["arch"], a["seed"]) == (arch, seed):
+                parts.setdefault((a["method"], a["eps"]), []).append(outputs[unit.key])
         out: dict[str, Any] = {
             "top1": {},
             "top5": {},
-            "clean top1": _top_k(clean_logits[:n_fig2], y[:n_fig2], 1),
-            "clean top5": _top_k(clean_logits[:n_fig2], y[:n_fig2], 5),
+            "clean top1": clean["clean top1"],
+            "clean top5": clean["clean top5"],
             "illc hits": {},
             "perturbation": {},
             "destruction": {},
             "prefilter candidates": {},
         }
-        clean_correct = np.argmax(clean_logits[:n_pool], axis=1) == y[:n_pool]
-        transforms = self._transforms(s, seed)
-        # Eq. 1 predicts the same clean and adversarial images once per transformation: remember them.
-        remembering = _RememberedPredictions(classifier)
         for method in METHODS:
             for eps in s.attack_eps():
-                n = max(n_fig2 if eps in s.eps_grid else 0, n_pool if eps in destruction_eps else 0)
-                with context.stage(f"{tag}: {method} ε={eps}/255 on {n} images", timing=f"attack {method}"):
-                    x_adv, targets = self._attack(classifier, method, eps / 255, x[:n], y[:n], s.attack_batch_size)
-                logits = classifier.predict(x_adv, batch_size=s.attack_batch_size)
+                chunks = parts[(method, eps)]
                 if eps in s.eps_grid:
-                    out["top1"][(method, eps)] = _top_k(logits[:n_fig2], y[:n_fig2], 1)
-                    out["top5"][(method, eps)] = _top_k(logits[:n_fig2], y[:n_fig2], 5)
-                if targets is not None:
-                    out["illc hits"][eps] = 100 * float(np.mean(np.argmax(logits, axis=1) == targets))
-                if eps not in destruction_eps:
+                    for k in (1, 5):
+                        hits = np.concatenate([c[f"top{k} hits"] for c in chunks])
+                        out[f"top{k}"][(method, eps)] = 100 * float(np.mean(hits))
+                if chunks[0]["target hits"] is not None:
+                    out["illc hits"][eps] = 100 * float(np.mean(np.concatenate([c["target hits"] for c in chunks])))
+                if eps not in s.pool_eps():
                     continue
-                out["perturbation"][(method, eps)] = _perturbation_stats(x[:n_pool], x_adv[:n_pool])
-                probabilities = _softmax(logits[:n_pool])
-                wrong = np.argmax(probabilities, axis=1) != y[:n_pool]
-                candidates = np.flatnonzero(
-                    clean_correct & wrong & (probabilities.max(axis=1) >= s.prefilter_confidence)
-                )
-                out["prefilter candidates"][(method, eps)] = int(len(candidates))
-                picked = np.sort(
-                    np.random.default_rng(s.image_seed).choice(
-                        candidates, size=min(s.prefiltered_size, len(candidates)), replace=False
-                    )
-                )
-                scenarios = {"random": random_index, "prefiltered": picked}
-                labels = [
-                    t.label
-                    for t in s.transformations.items
-                    if eps in s.fig6_eps() or (t.family == PHOTO and eps in s.photo_eps)
-                ]
-                with context.stage(
-                    f"{tag}: destruction rates, {method} ε={eps}/255 ({len(labels)} transformations)",
-                    timing="destruction rates",
-                ):
-                    for scenario, index in scenarios.items():
-                        for label in labels:
-                            out["destruction"][(eps, scenario, method, label)] = (
-                                destruction_rate(
-                                    remembering, x[index], y[index], x_adv[index], transforms[label], batch_size=256
-                                )
-                                if len(index)
-                                else DestructionRate(math.nan, 0, 0, 0)
-                            )
-        out["clean under T"] = {
-            label: 100 * accuracy(classifier, transform(x[random_index])[0], y[random_index])
-            for label, transform in transforms.items()
-        }
+                pool = chunks[0]
+                out["perturbation"][(method, eps)] = pool["perturbation"]
+                out["prefilter candidates"][(method, eps)] = pool["prefilter candidates"]
+                for (scenario, label), d in pool["destruction"].items():
+                    out["destruction"][(eps, scenario, method, label)] = DestructionRate(*d)
+        out["clean under T"] = clean["clean under T"]
         results.add_metric(
             f"{tag}/destruction counts",
             {
@@ -383,8 +493,6 @@ class PhysicalWorldReproduction(Reproduction):
             {f"{method}, ε={eps}": stats for (method, eps), stats in out["perturbation"].items()},
         )
         return out
-
-    # ---- reporting ----------------------------------------------------------------------------
 
     def _report(self, context, results, measured, sizes) -> None:
         s: PhysicalWorldSettings = context.settings
@@ -809,10 +917,15 @@ def _photo_label(s: PhysicalWorldSettings) -> str:
     return next(t.label for t in s.transformations.items if t.family == PHOTO)
 
 
+def _hits(logits: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Per image, whether the true class is among the ``k`` top logits."""
+    top = np.argsort(logits, axis=1)[:, -k:]
+    return (top == y[:, None]).any(axis=1)
+
+
 def _top_k(logits: np.ndarray, y: np.ndarray, k: int) -> float:
     """Top-k accuracy (%)."""
-    top = np.argsort(logits, axis=1)[:, -k:]
-    return 100 * float(np.mean((top == y[:, None]).any(axis=1)))
+    return 100 * float(np.mean(_hits(logits, y, k)))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -47,7 +47,9 @@ shown, 2 pick a single digit (4s; 0s) and the others mix two or three classes th
 lower loop, 0/6 round). The purity proxy agrees (natural 75%, random 80%, difference within noise).
 
 Run with ``OMP_NUM_THREADS=1``: L-BFGS is thousands of tiny sequential forward/backward passes,
-where a second intra-op thread only spin-waits.
+where a second intra-op thread only spin-waits. For parallelism, the work is split into units
+(:meth:`TransferabilityReproduction.units`: per seed, nine trainings, then nine attacks) that
+``--workers N`` or ``--ray`` runs side by side, with the same numbers as a serial run.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ from torch import nn
 from artx import claims, registry
 from artx.claims import Estimate
 from artx.models import autoencoder_softmax_specs
-from artx.reproduction import Preset, Reproduction, RunContext, Settings
+from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
 
@@ -321,6 +323,53 @@ def _gap(a: list[np.ndarray], b: list[np.ndarray], scale: float = 100.0) -> Esti
     return Estimate.from_samples(diff[np.isfinite(diff)])
 
 
+def _table2_images(context: RunContext, seed: int, x_train: np.ndarray, y_train: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Table 2's attacked training images, their labels, targets and Gaussian-noise draw. In draw
+    order, not file order (mnist-5k is sorted by class): Fig. 7 shows the first ones."""
+    s: TransferabilitySettings = context.settings
+    index = _rng(seed, 1).choice(len(x_train), size=min(s.attack_images, len(x_train)), replace=False)
+    x, y = x_train[index], y_train[index]
+    return x, y, _random_targets(y, context.nb_classes, _rng(seed, 2)), _rng(seed, 3).standard_normal(x.shape)
+
+
+def _table4_images(context: RunContext, seed: int, x_test: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Table 4's attacked test images, their labels, targets and Gaussian-noise draw."""
+    s: TransferabilitySettings = context.settings
+    index = _rng(seed, 5).choice(len(x_test), size=min(s.table4_images, len(x_test)), replace=False)
+    x, y = x_test[index], y_test[index]
+    return x, y, _random_targets(y, context.nb_classes, _rng(seed, 6)), _rng(seed, 7).standard_normal(x.shape)
+
+
+def _halves(seed: int, n: int) -> dict[str, np.ndarray]:
+    """P1, P2: a seeded split of the training set into halves."""
+    order = _rng(seed, 4).permutation(n)
+    return {"P1": np.sort(order[: n // 2]), "P2": np.sort(order[n // 2 :])}
+
+
+def _errors(classifiers: Mapping[str, Any], images: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Per-image RMS of ``images − x`` and each classifier's per-image errors on ``images``."""
+    return {"rms": _rms(images - x), **{name: _wrong(c, images, y) for name, c in classifiers.items()}}
+
+
+def _noise_column(classifier: Any, x, y, noise, sigmas) -> dict[tuple[float, bool], dict[str, np.ndarray]]:
+    """One model's column of the Gaussian-noise rows: per (stddev, clipped), the noisy images'
+    per-image RMS and the model's per-image errors."""
+    out = {}
+    for sigma in sigmas:
+        for clip in (False, True):
+            images = x + sigma * noise
+            images = np.clip(images, 0.0, 1.0) if clip else images
+            out[(sigma, clip)] = {"rms": _rms(images - x), "wrong": _wrong(classifier, images, y)}
+    return out
+
+
+def _noise_row(columns: Mapping[str, Mapping[str, Any]], sigma: float, clip: bool) -> dict[str, Any]:
+    """A Gaussian-noise row from the models' phase-0 outputs (``columns``, in the table's order):
+    the RMS (the same for every model) and each model's per-image errors."""
+    cells = [column["noise"][(sigma, clip)] for column in columns.values()]
+    return {"rms": cells[0]["rms"], **{name: cell["wrong"] for name, cell in zip(columns, cells)}}
+
+
 class TransferabilityReproduction(Reproduction):
     name = "transferability"
     title = (
@@ -350,19 +399,71 @@ class TransferabilityReproduction(Reproduction):
 
     # ------------------------------------------------------------------------------------------
 
-    def run(self, context: RunContext, results: ResultsWriter) -> None:
+    def units(self, context: RunContext) -> list[Unit]:
+        """Phase 0, one unit per (seed, model) of Tables 2 and 3 (nine per seed): train the model,
+        then its clean errors and its errors on the tables' Gaussian-noise images (its column of
+        the noise rows); the first seed's FC100-100-10 also makes the unit analysis. Phase 1, one
+        unit per (seed, attacked model): the table's models from the cache, L-BFGS on the row
+        model, then every column model's errors on its examples, on noise of equal stddev and
+        (Table 4) on the amplified perturbations. Every phase-1 unit of a table loads all of its
+        models: training them in phase 0 means no two workers ever train the same model.
+
+        Within a phase the costlier units come first (measured on the quick preset: AE400-10's two
+        trainings and the wider MLPs; the attacks on the half-trained MLPs of Table 4), so that
+        parallel workers finish together; the report reads the outputs by key, in its own order."""
+        order = {
+            0: ((2, TABLE2_MODELS[::-1]), (4, tuple(TABLE4_MODELS))),
+            1: ((4, tuple(TABLE4_MODELS)), (2, TABLE2_MODELS[::-1])),
+        }
+        return [
+            Unit(self._key(phase, seed, table, name), {"seed": seed, "table": table, "model": name}, phase=phase)
+            for phase in (0, 1)
+            for seed in context.seeds
+            for table, names in order[phase]
+            for name in names
+        ]
+
+    @staticmethod
+    def _key(phase: int, seed: int, table: int, name: str) -> str:
+        return f"seed {seed} · Table {table} · {'train' if phase == 0 else 'attack'} {name}"
+
+    def run_unit(self, context: RunContext, unit: Unit) -> dict[str, Any]:
         s: TransferabilitySettings = context.settings
+        seed, table, name = unit.args["seed"], unit.args["table"], unit.args["model"]
         x_train, y_train = context.load("train", limit=s.train_limit)
         x_test, y_test = context.load("test", limit=s.test_limit)
-        results.add_metric("sizes", {"train": len(x_train), "test": len(x_test)})
+        if unit.phase == 0 and table == 2:
+            return self._table2_model(context, seed, name, x_train, y_train, x_test, y_test)
+        if unit.phase == 0:
+            return self._table4_model(context, seed, name, x_train, y_train, x_test, y_test)
+        if table == 2:
+            return self._table2_attack(context, seed, name, x_train, y_train)
+        return self._table4_attack(context, seed, name, x_train, y_train, x_test, y_test)
+
+    def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, dict[str, Any]]) -> None:
+        first = context.seeds[0]
+        results.add_metric("sizes", outputs[self._key(0, first, 2, TABLE2_MODELS[0])]["sizes"])
         runs = []
         for seed in context.seeds:
-            table2 = self._table2(context, results, seed, x_train, y_train, x_test, y_test)
-            table4 = self._table4(context, results, seed, x_train, y_train, x_test, y_test)
-            runs.append({"table2": table2, "table4": table4})
-        first = runs[0]["table2"]
-        units = self._unit_analysis(context, results, first["models"]["FC100-100-10"], x_test, y_test, context.seeds[0])
-        self._fig7_figure(context, results, first)
+            for table, names in ((2, TABLE2_MODELS), (4, TABLE4_MODELS)):
+                for name in names:
+                    results.add_metric(
+                        f"seed {seed}/table {table}/{name}/attack", outputs[self._key(1, seed, table, name)]["attack"]
+                    )
+            for name in TABLE2_MODELS:
+                seconds = outputs[self._key(0, seed, 2, name)]["train seconds"]
+                results.timings[f"seed {seed}/train {name} (original seconds)"] = seconds
+            for name, half in TABLE4_MODELS.items():
+                seconds = outputs[self._key(0, seed, 4, name)]["train seconds"]
+                results.timings[f"seed {seed}/train {name} on {half} (original seconds)"] = seconds
+            runs.append(
+                {"table2": self._table2(context, seed, outputs), "table4": self._table4(context, seed, outputs)}
+            )
+        analysis = outputs[self._key(0, first, 2, "FC100-100-10")]
+        units = analysis["unit analysis"]
+        self._unit_analysis_report(context, results, units, analysis["unit analysis images"])
+        shown = {model: outputs[self._key(1, first, 2, model)]["fig7 images"] for model in FIG7_MODELS.values()}
+        self._fig7_figure(context, results, shown)
         self._report(context, results, runs, units)
 
     # ---- models -------------------------------------------------------------------------------
@@ -380,165 +481,193 @@ class TransferabilityReproduction(Reproduction):
         trained = context.train(s.spec(name, half=half), x, y, seed=seed, label=f"{name} {label}")
         return trained.model, trained.train_seconds
 
-    def _attack(
-        self, context, results, classifier, name: str, x: np.ndarray, targets: np.ndarray, table: str, seed: int
-    ) -> dict[str, np.ndarray]:
+    def _train_half(self, context, name: str, x_train, y_train, seed: int) -> tuple[nn.Module, float]:
+        """A Table 3 model, trained on its half of the training set."""
+        half = TABLE4_MODELS[name]
+        part = _halves(seed, len(x_train))[half]
+        return self._train(context, name, x_train[part], y_train[part], seed, f"(Table 3, {half})", half=True)
+
+    def _classifiers(self, context, seed: int, table: int, x_train, y_train) -> dict[str, Any]:
+        """The classifiers of a table's models, in the table's order (cache hits of phase 0)."""
+        if table == 2:
+            models = {
+                name: self._train(context, name, x_train, y_train, seed, "(Table 2)")[0] for name in TABLE2_MODELS
+            }
+        else:
+            models = {name: self._train_half(context, name, x_train, y_train, seed)[0] for name in TABLE4_MODELS}
+        return {name: context.classifier(_Logits(model)) for name, model in models.items()}
+
+    def _attack(self, context, classifier, name: str, x: np.ndarray, targets: np.ndarray, table: str, seed: int):
+        """``lbfgs`` on one model: its examples, per-image success and RMS distortion, and a metric."""
         s: TransferabilitySettings = context.settings
         attack = registry.create("evasion", "lbfgs", classifier, targeted=True, **s.attack)
         with context.stage(f"{table}: lbfgs on {name}, {len(x)} images, seed {seed}", timing=f"lbfgs {table} {name}"):
             x_adv = attack.generate(x, targets)
-        results.add_metric(
-            f"seed {seed}/{table}/{name}/attack",
-            {
+        return {
+            "x_adv": x_adv,
+            "success": attack.success_.copy(),
+            "rms": attack.rms_distortion_.copy(),
+            "metric": {
                 "success rate": float(attack.success_.mean()),
                 "mean c": _finite_mean(attack.c_),
                 "mean L2": _finite_mean(attack.distance_),
             },
-        )
-        return {"x_adv": x_adv, "success": attack.success_.copy(), "rms": attack.rms_distortion_.copy()}
+        }
 
     # ---- Table 2 and Fig. 7 -------------------------------------------------------------------
 
-    def _table2(self, context, results, seed, x_train, y_train, x_test, y_test) -> dict[str, Any]:
+    def _table2_model(self, context, seed, name, x_train, y_train, x_test, y_test) -> dict[str, Any]:
+        """Phase 0: one Table 2 model, its clean errors and its column of the noise rows (Table 2's
+        and Fig. 7c's)."""
         s: TransferabilitySettings = context.settings
-        models, classifiers = {}, {}
-        for name in TABLE2_MODELS:
-            model, seconds = self._train(context, name, x_train, y_train, seed, "(Table 2)")
-            models[name] = model
-            classifiers[name] = context.classifier(_Logits(model))
-            results.timings[f"seed {seed}/train {name} (original seconds)"] = seconds
-        # In draw order, not file order (mnist-5k is sorted by class): Fig. 7 shows the first ones.
-        index = _rng(seed, 1).choice(len(x_train), size=min(s.attack_images, len(x_train)), replace=False)
-        x, y = x_train[index], y_train[index]
-        targets = _random_targets(y, context.nb_classes, _rng(seed, 2))
-        clean = {
-            name: {
-                "train": 100 * float(_wrong(c, x_train, y_train).mean()),
-                "test": 100 * float(_wrong(c, x_test, y_test).mean()),
-                "attacked": _wrong(c, x, y),
-            }
-            for name, c in classifiers.items()
+        model, seconds = self._train(context, name, x_train, y_train, seed, "(Table 2)")
+        classifier = context.classifier(_Logits(model))
+        x, y, _, noise = _table2_images(context, seed, x_train, y_train)
+        out: dict[str, Any] = {
+            "sizes": {"train": len(x_train), "test": len(x_test)},
+            "train seconds": seconds,
+            "clean": {
+                "train": 100 * float(_wrong(classifier, x_train, y_train).mean()),
+                "test": 100 * float(_wrong(classifier, x_test, y_test).mean()),
+                "attacked": _wrong(classifier, x, y),
+            },
+            "noise": _noise_column(classifier, x, y, noise, (*s.table2_noise, s.fig7_noise)),
         }
-        adversarial, wrong = {}, {}
-        for name in TABLE2_MODELS:
-            adversarial[name] = self._attack(context, results, classifiers[name], name, x, targets, "table 2", seed)
-            wrong[name] = {
-                column: _wrong(classifiers[column], adversarial[name]["x_adv"], y) for column in TABLE2_MODELS
-            }
-        noise = _rng(seed, 3).standard_normal(x.shape)
-        noise_rows: dict[str, dict[str, Any]] = {}
+        if name == "FC100-100-10" and seed == context.seeds[0]:
+            out["unit analysis"], out["unit analysis images"] = self._unit_analysis(
+                context, model, x_test, y_test, seed
+            )
+        return out
+
+    def _table2_attack(self, context, seed, name, x_train, y_train) -> dict[str, Any]:
+        """Phase 1: one Table 2 row: ``name``'s adversarial examples on every column model, and
+        noise of equal stddev; Fig. 7's first images (first seed)."""
+        s: TransferabilitySettings = context.settings
+        classifiers = self._classifiers(context, seed, 2, x_train, y_train)
+        x, y, targets, noise = _table2_images(context, seed, x_train, y_train)
+        adv = self._attack(context, classifiers[name], name, x, targets, "table 2", seed)
+        out: dict[str, Any] = {
+            "attack": adv["metric"],
+            "adversarial": {"success": adv["success"], "rms": adv["rms"]},
+            "wrong": {column: _wrong(classifier, adv["x_adv"], y) for column, classifier in classifiers.items()},
+            "matched": _errors(classifiers, x + _matched_sigma(adv["rms"]) * noise, x, y),
+        }
+        if name in FIG7_MODELS.values() and seed == context.seeds[0]:
+            n = min(len(x), s.fig7_examples)
+            out["fig7 images"] = {"x": x[:n], "x_adv": adv["x_adv"][:n], "noise": noise[:n]}
+        return out
+
+    def _table2(self, context, seed, outputs) -> dict[str, Any]:
+        """Table 2 and Fig. 7 of one seed, from its units."""
+        s: TransferabilitySettings = context.settings
+        trained = {name: outputs[self._key(0, seed, 2, name)] for name in TABLE2_MODELS}
+        attacked = {name: outputs[self._key(1, seed, 2, name)] for name in TABLE2_MODELS}
 
         def noisy(sigma: float, clip: bool) -> dict[str, Any]:
-            images = x + sigma * noise
-            images = np.clip(images, 0.0, 1.0) if clip else images
-            return {
-                "rms": _rms(images - x),
-                **{column: _wrong(classifiers[column], images, y) for column in TABLE2_MODELS},
-            }
+            return _noise_row(trained, sigma, clip)
 
-        for sigma in s.table2_noise:
-            noise_rows[f"Gaussian noise, stddev={sigma:g}"] = {
-                "unclipped": noisy(sigma, False),
-                "clipped": noisy(sigma, True),
-            }
-        matched = {name: noisy(_matched_sigma(adversarial[name]["rms"]), False) for name in TABLE2_MODELS}
+        wrong = {name: attacked[name]["wrong"] for name in TABLE2_MODELS}
+        adversarial = {name: attacked[name]["adversarial"] for name in TABLE2_MODELS}
         fig7_noise = {"unclipped": noisy(s.fig7_noise, False), "clipped": noisy(s.fig7_noise, True)}
-        fig7 = {
-            panel: {
-                "adv_wrong": wrong[model][model],
-                "rms": adversarial[model]["rms"],
-                "noise": fig7_noise["unclipped"][model],
-                "noise_clipped": fig7_noise["clipped"][model],
-            }
-            for panel, model in FIG7_MODELS.items()
-        }
-        fig7_noise_rms = {reading: value["rms"] for reading, value in fig7_noise.items()}
         return {
-            "models": models,
-            "x": x,
-            "y": y,
-            "targets": targets,
-            "clean": clean,
+            "clean": {name: trained[name]["clean"] for name in TABLE2_MODELS},
             "adversarial": adversarial,
             "wrong": wrong,
-            "noise": noise_rows,
-            "matched": matched,
-            "fig7": fig7,
-            "fig7_noise_rms": fig7_noise_rms,
-            "noise_draw": noise,
+            "noise": {
+                f"Gaussian noise, stddev={sigma:g}": {"unclipped": noisy(sigma, False), "clipped": noisy(sigma, True)}
+                for sigma in s.table2_noise
+            },
+            "matched": {name: attacked[name]["matched"] for name in TABLE2_MODELS},
+            "fig7": {
+                panel: {
+                    "adv_wrong": wrong[model][model],
+                    "rms": adversarial[model]["rms"],
+                    "noise": fig7_noise["unclipped"][model],
+                    "noise_clipped": fig7_noise["clipped"][model],
+                }
+                for panel, model in FIG7_MODELS.items()
+            },
+            "fig7_noise_rms": {reading: value["rms"] for reading, value in fig7_noise.items()},
         }
 
     # ---- Tables 3 and 4 -----------------------------------------------------------------------
 
-    def _table4(self, context, results, seed, x_train, y_train, x_test, y_test) -> dict[str, Any]:
+    def _table4_model(self, context, seed, name, x_train, y_train, x_test, y_test) -> dict[str, Any]:
+        """Phase 0: one Table 3 model (on its half), its clean errors and its column of Table 4's
+        noise rows."""
         s: TransferabilitySettings = context.settings
-        order = _rng(seed, 4).permutation(len(x_train))
-        halves = {"P1": np.sort(order[: len(order) // 2]), "P2": np.sort(order[len(order) // 2 :])}
-        classifiers, errors = {}, {}
-        for name, half in TABLE4_MODELS.items():
-            part = halves[half]
-            model, seconds = self._train(
-                context, name, x_train[part], y_train[part], seed, f"(Table 3, {half})", half=True
-            )
-            results.timings[f"seed {seed}/train {name} on {half} (original seconds)"] = seconds
-            classifiers[name] = context.classifier(_Logits(model))
-            errors[name] = {
-                f"Error on {p}": 100 * float(_wrong(classifiers[name], x_train[halves[p]], y_train[halves[p]]).mean())
-                for p in ("P1", "P2")
-            }
-            errors[name]["Error on Test"] = 100 * float(_wrong(classifiers[name], x_test, y_test).mean())
-        index = _rng(seed, 5).choice(len(x_test), size=min(s.table4_images, len(x_test)), replace=False)
-        x, y = x_test[index], y_test[index]
-        targets = _random_targets(y, context.nb_classes, _rng(seed, 6))
-        rows: dict[str, dict[str, Any]] = {}
-        amplified: dict[str, dict[str, Any]] = {}
-        adversarial = {}
-        for name in TABLE4_MODELS:
-            adversarial[name] = adv = self._attack(
-                context, results, classifiers[name], name, x, targets, "table 4", seed
-            )
-            rows[f"Distorted for {name}"] = {
-                "rms": adv["rms"],
-                **{c: _wrong(classifiers[c], adv["x_adv"], y) for c in TABLE4_MODELS},
-            }
-            # Rescale each image's perturbation to RMS amplify_to (images already at their target
-            # have none and stay as they are).
-            delta = adv["x_adv"].astype(np.float64) - x
-            rms = _rms(delta)
-            factor = np.where(rms > 0, s.amplify_to / np.where(rms > 0, rms, 1.0), 0.0)[:, None, None, None]
-            for clip in (False, True):
-                images = x + factor * delta
-                images = np.clip(images, 0.0, 1.0) if clip else images
-                amplified.setdefault(clip, {})[f"Distorted for {name} amplified to stddev={s.amplify_to:g}"] = {
-                    "rms": _rms(images - x),
-                    **{c: _wrong(classifiers[c], images, y) for c in TABLE4_MODELS},
-                }
-        noise = _rng(seed, 7).standard_normal(x.shape)
-
-        def noisy(sigma: float, clip: bool) -> dict[str, Any]:
-            images = x + sigma * noise
-            images = np.clip(images, 0.0, 1.0) if clip else images
-            return {"rms": _rms(images - x), **{c: _wrong(classifiers[c], images, y) for c in TABLE4_MODELS}}
-
-        noise_rows = {
-            sigma: {"unclipped": noisy(sigma, False), "clipped": noisy(sigma, True)} for sigma in s.table4_noise
+        halves = _halves(seed, len(x_train))
+        model, seconds = self._train_half(context, name, x_train, y_train, seed)
+        classifier = context.classifier(_Logits(model))
+        errors = {
+            f"Error on {p}": 100 * float(_wrong(classifier, x_train[halves[p]], y_train[halves[p]]).mean())
+            for p in ("P1", "P2")
         }
-        matched = {name: noisy(_matched_sigma(adversarial[name]["rms"]), False) for name in TABLE4_MODELS}
-        clean_subset = {name: _wrong(classifiers[name], x, y) for name in TABLE4_MODELS}
+        errors["Error on Test"] = 100 * float(_wrong(classifier, x_test, y_test).mean())
+        x, y, _, noise = _table4_images(context, seed, x_test, y_test)
         return {
+            "train seconds": seconds,
             "errors": errors,
-            "rows": rows,
+            "clean subset": _wrong(classifier, x, y),
+            "noise": _noise_column(classifier, x, y, noise, s.table4_noise),
+        }
+
+    def _table4_attack(self, context, seed, name, x_train, y_train, x_test, y_test) -> dict[str, Any]:
+        """Phase 1: one Table 4 row: ``name``'s adversarial examples (as made, and amplified) on
+        every column model, and noise of equal stddev."""
+        s: TransferabilitySettings = context.settings
+        classifiers = self._classifiers(context, seed, 4, x_train, y_train)
+        x, y, targets, noise = _table4_images(context, seed, x_test, y_test)
+        adv = self._attack(context, classifiers[name], name, x, targets, "table 4", seed)
+        # Rescale each image's perturbation to RMS amplify_to (images already at their target
+        # have none and stay as they are).
+        delta = adv["x_adv"].astype(np.float64) - x
+        rms = _rms(delta)
+        factor = np.where(rms > 0, s.amplify_to / np.where(rms > 0, rms, 1.0), 0.0)[:, None, None, None]
+        amplified = {}
+        for clip in (False, True):
+            images = x + factor * delta
+            amplified[clip] = _errors(classifiers, np.clip(images, 0.0, 1.0) if clip else images, x, y)
+        return {
+            "attack": adv["metric"],
+            "adversarial": {"success": adv["success"], "rms": adv["rms"]},
+            "row": {
+                "rms": adv["rms"],
+                **{c: _wrong(classifier, adv["x_adv"], y) for c, classifier in classifiers.items()},
+            },
             "amplified": amplified,
-            "noise": noise_rows,
-            "matched": matched,
-            "adversarial": adversarial,
-            "clean_subset": clean_subset,
+            "matched": _errors(classifiers, x + _matched_sigma(adv["rms"]) * noise, x, y),
+        }
+
+    def _table4(self, context, seed, outputs) -> dict[str, Any]:
+        """Tables 3 and 4 of one seed, from its units."""
+        s: TransferabilitySettings = context.settings
+        trained = {name: outputs[self._key(0, seed, 4, name)] for name in TABLE4_MODELS}
+        attacked = {name: outputs[self._key(1, seed, 4, name)] for name in TABLE4_MODELS}
+        return {
+            "errors": {name: trained[name]["errors"] for name in TABLE4_MODELS},
+            "rows": {f"Distorted for {name}": attacked[name]["row"] for name in TABLE4_MODELS},
+            "amplified": {
+                clip: {
+                    f"Distorted for {name} amplified to stddev={s.amplify_to:g}": attacked[name]["amplified"][clip]
+                    for name in TABLE4_MODELS
+                }
+                for clip in (False, True)
+            },
+            "noise": {
+                sigma: {"unclipped": _noise_row(trained, sigma, False), "clipped": _noise_row(trained, sigma, True)}
+                for sigma in s.table4_noise
+            },
+            "matched": {name: attacked[name]["matched"] for name in TABLE4_MODELS},
+            "adversarial": {name: attacked[name]["adversarial"] for name in TABLE4_MODELS},
+            "clean_subset": {name: trained[name]["clean subset"] for name in TABLE4_MODELS},
         }
 
     # ---- unit analysis ------------------------------------------------------------------------
 
-    def _unit_analysis(self, context, results, model: nn.Module, x_test, y_test, seed: int) -> dict[str, Any]:
-        """Top-k test images per natural-basis and random direction of each hidden layer of ``model``."""
+    def _unit_analysis(self, context, model: nn.Module, x_test, y_test, seed: int) -> tuple[dict, dict]:
+        """Top-k test images per natural-basis and random direction of each hidden layer of
+        ``model``; and, for the figures, those images of the first directions of ``unit_layer``."""
         s: TransferabilitySettings = context.settings
         device = next(model.parameters()).device
         model.eval()
@@ -550,7 +679,7 @@ class TransferabilityReproduction(Reproduction):
                 h = getattr(model, f"act{layer}")(z)
                 pre[layer], post[layer] = z.double().cpu().numpy(), h.double().cpu().numpy()
         k = s.unit_top_k
-        out: dict[str, Any] = {}
+        out: dict[tuple[int, str], Any] = {}
         for layer in pre:
             width = pre[layer].shape[1]
             directions = _rng(seed, 8 + layer).standard_normal((width, width))
@@ -563,15 +692,23 @@ class TransferabilityReproduction(Reproduction):
                 labels = y_test[top]
                 purity = np.array([np.bincount(row, minlength=context.nb_classes).max() / k for row in labels])
                 out[(layer, kind)] = {"top": top, "labels": labels, "purity": purity}
+        images = {kind: x_test[out[(s.unit_layer, kind)]["top"][: s.unit_shown], 0] for kind in ("natural", "random")}
+        return out, images
+
+    def _unit_analysis_report(self, context, results, units, images) -> None:
+        """The unit analysis's metrics (per layer) and its two figures (``unit_layer``)."""
+        s: TransferabilitySettings = context.settings
+        k = s.unit_top_k
+        for layer in sorted({layer for layer, _ in units}):
             results.add_metric(
                 f"unit analysis/layer {layer}",
                 {
                     kind: {
-                        "mean purity (%)": 100 * float(out[(layer, kind)]["purity"].mean()),
-                        "directions": width,
+                        "mean purity (%)": 100 * float(units[(layer, kind)]["purity"].mean()),
+                        "directions": len(units[(layer, kind)]["purity"]),
                         "top_k": k,
                     }
-                    for kind in scores
+                    for kind in ("natural", "random")
                 },
             )
         layer = s.unit_layer
@@ -579,34 +716,36 @@ class TransferabilityReproduction(Reproduction):
             ("natural", "natural basis eᵢ (hidden unit i)"),
             ("random", "random directions v ~ N(0, I)"),
         ):
-            shown = out[(layer, kind)]
+            shown = units[(layer, kind)]
             n_rows = min(s.unit_shown, len(shown["top"]))
             figure = Figure(figsize=(k * 0.8, n_rows * 0.9 + 0.6))
             axes = figure.subplots(n_rows, k, squeeze=False)
             for row in range(n_rows):
                 for col in range(k):
                     ax = axes[row, col]
-                    ax.imshow(x_test[shown["top"][row, col], 0], cmap="gray", vmin=0, vmax=1)
+                    ax.imshow(images[kind][row, col], cmap="gray", vmin=0, vmax=1)
                     ax.set_xticks([])
                     ax.set_yticks([])
                     ax.set_title(str(shown["labels"][row, col]), fontsize=7, pad=1)
                 axes[row, 0].set_ylabel(f"{'unit' if kind == 'natural' else 'dir.'} {row}", fontsize=7)
             figure.suptitle(f"FC100-100-10 layer {layer}: top-{k} test images per {title} (labels above)", fontsize=9)
             results.add_figure(f"unit_analysis_{kind}", figure)
-        return out
 
     # ---- figures ------------------------------------------------------------------------------
 
-    def _fig7_figure(self, context, results, table2) -> None:
+    def _fig7_figure(self, context, results, shown: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Fig. 7 from the first images of the first seed (``shown``: per Fig. 7 model, the
+        originals, its adversarial examples and the noise draw)."""
         s: TransferabilitySettings = context.settings
-        n = min(len(table2["x"]), s.fig7_examples)
-        x = table2["x"][:n]
+        a, b = (shown[FIG7_MODELS[panel]] for panel in ("a", "b"))
+        x = a["x"]
+        n = len(x)
         panels = [
-            (f"(a) adversarial for {FIG7_MODELS['a']}", table2["adversarial"][FIG7_MODELS["a"]]["x_adv"][:n]),
-            (f"(b) adversarial for {FIG7_MODELS['b']}", table2["adversarial"][FIG7_MODELS["b"]]["x_adv"][:n]),
+            (f"(a) adversarial for {FIG7_MODELS['a']}", a["x_adv"]),
+            (f"(b) adversarial for {FIG7_MODELS['b']}", b["x_adv"]),
             (
                 f"(c) Gaussian noise, stddev {s.fig7_noise:g} (shown clipped to [0, 1])",
-                np.clip(x + s.fig7_noise * table2["noise_draw"][:n], 0, 1),
+                np.clip(x + s.fig7_noise * a["noise"], 0, 1),
             ),
         ]
         figure = Figure(figsize=(n * 0.8, 6))
@@ -632,7 +771,7 @@ class TransferabilityReproduction(Reproduction):
         s: TransferabilitySettings = context.settings
         t2 = [run["table2"] for run in runs]
         t4 = [run["table4"] for run in runs]
-        n2, n4 = len(t2[0]["x"]), len(t4[0]["clean_subset"]["FC100-100-10"])
+        n2, n4 = len(t2[0]["clean"][TABLE2_MODELS[0]]["attacked"]), len(t4[0]["clean_subset"]["FC100-100-10"])
 
         def pct(values) -> float:
             return 100 * float(np.mean(values))

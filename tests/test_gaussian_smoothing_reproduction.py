@@ -105,7 +105,24 @@ def test_tiny_gaussian_smoothing(tiny, tmp_path, capsys):
     assert all((folder / name).is_file() for name in results["figures"])
     assert any(note.startswith("The paper does not give the shallow network") for note in results["notes"])
 
-    assert main(["reproduce", "tiny-smoothing", "--out", str(tmp_path / "b")]) == 0
+    # --fresh: recompute every unit (the trained models still come from the cache), not reuse the stored ones
+    assert main(["reproduce", "tiny-smoothing", "--fresh", "--out", str(tmp_path / "b")]) == 0
     again = json.loads((tmp_path / "b" / "tiny-smoothing" / "results.json").read_text())
     for block in ("cells", "claims", "notes", "metrics"):
         assert again[block] == results[block]
+
+
+def test_units_one_per_dataset_model_seed_extras_on_the_first_seeds(tmp_path):
+    from artx.reproduction import RunContext
+    from artx_reproductions.gaussian_smoothing import PAPER_SETTINGS, GaussianSmoothingReproduction
+
+    reproduction = GaussianSmoothingReproduction()
+    preset = reproduction.presets["paper"]
+    context = RunContext(preset=preset, seeds=[0, 1, 2], device="cpu", data_dir=None, out_dir=tmp_path)
+    units = reproduction.units(context)
+    keys = [unit.key for unit in units]
+    assert len(set(keys)) == len(keys) and {unit.phase for unit in units} == {0}
+    # 2 datasets × (2 candidates × 3 seeds + 2 extra models × 1 seed), the CNNs first
+    assert len(units) == 2 * (2 * 3 + 2 * PAPER_SETTINGS.extra_seeds)
+    assert [unit.args["model"] for unit in units[:2]] == ["paper-cnn", "paper-cnn"]
+    assert {unit.args["seed"] for unit in units if unit.args["model"] == "lenet5"} == {0}

@@ -162,7 +162,27 @@ def test_tiny_transferability(tiny, one_torch_thread, tmp_path, capsys):
     assert all((folder / name).is_file() for name in results["figures"])
     assert any(note.startswith("Attack: lbfgs (targeted") for note in results["notes"])
 
-    assert main(["reproduce", "tiny-transfer", "--out", str(tmp_path / "b")]) == 0
+    # --fresh: recompute every unit (the trained models still come from the cache), not reuse the stored ones
+    assert main(["reproduce", "tiny-transfer", "--fresh", "--out", str(tmp_path / "b")]) == 0
     again = json.loads((tmp_path / "b" / "tiny-transfer" / "results.json").read_text())
     for block in ("cells", "claims", "notes", "metrics"):
         assert again[block] == results[block]
+
+
+def test_units_train_in_phase_0_and_attack_in_phase_1(tmp_path):
+    from artx.reproduction import RunContext
+    from artx_reproductions.transferability import TABLE2_MODELS, TABLE4_MODELS, TransferabilityReproduction
+
+    reproduction = TransferabilityReproduction()
+    context = RunContext(
+        preset=reproduction.presets["quick"], seeds=[0, 1], device="cpu", data_dir=None, out_dir=tmp_path
+    )
+    units = reproduction.units(context)
+    assert len({unit.key for unit in units}) == len(units)
+    per_phase = {phase: [u for u in units if u.phase == phase] for phase in (0, 1)}
+    expected = {(seed, 2, name) for seed in (0, 1) for name in TABLE2_MODELS}
+    expected |= {(seed, 4, name) for seed in (0, 1) for name in TABLE4_MODELS}
+    for phase, phase_units in per_phase.items():
+        assert {(u.args["seed"], u.args["table"], u.args["model"]) for u in phase_units} == expected
+        assert all(("train" if phase == 0 else "attack") in u.key for u in phase_units)
+    assert units == per_phase[0] + per_phase[1]  # every training before any attack
