@@ -4,6 +4,7 @@ units; a failed unit stops the run with its name; unit outputs survive their enc
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 
@@ -158,3 +159,32 @@ def test_unit_outputs_survive_their_encoding():
     assert back[("seed", 0)]["nested"].tolist() == [True, False]
     with pytest.raises(TypeError, match="numbers, strings, lists"):
         engines.encode_output({"model": object()})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module, name, engines_run",
+    [
+        ("gaussian_smoothing", "tiny-smoothing:TinySmoothing", (["--workers", "2"], ["--ray"])),
+        ("linear_explanation", "tiny-linear-explanation:TinyLinearExplanation", (["--workers", "2"],)),
+    ],
+)
+def test_real_reproductions_give_the_serial_results_on_every_engine(module, name, engines_run, tmp_path, monkeypatch):
+    """Two real reproductions' tiny presets (those of their own tests): serial, then every unit again
+    (--fresh) on local workers and on Ray, with the models the serial run cached."""
+    source = importlib.import_module(f"tests.test_{module}_reproduction").TINY
+    reproduction, class_name = name.split(":")
+    package = reproduction.replace("-", "_")
+    entry_points = f"[artx.reproductions]\n{reproduction} = {package}:{class_name}\n"
+    root = make_distribution(tmp_path / "site", reproduction, entry_points, {package: source})
+    monkeypatch.syspath_prepend(str(root))
+    registry.refresh()
+    monkeypatch.setenv("ARTX_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["reproduce", reproduction, "-q", "--out", str(tmp_path / "serial")]) == 0
+    serial = stable(tmp_path / "serial" / reproduction / "results.json")
+    for index, extra in enumerate(engines_run):
+        if extra == ["--ray"] and importlib.util.find_spec("ray") is None:
+            pytest.fail("CI installs the ray extra: the Ray engine must be tested")
+        out = tmp_path / f"engine-{index}"
+        assert main(["reproduce", reproduction, "-q", "--fresh", "--out", str(out), *extra]) == 0
+        assert stable(out / reproduction / "results.json") == serial, extra
