@@ -237,13 +237,10 @@ QUICK = TransferabilitySettings(
     ae_pretrain_epochs=20,
     ae_epochs=60,
 )
-# Cost, measured with OMP_NUM_THREADS=1 on the shared 2-core machine (load average ~5): one
-# epoch on 60,000 images takes linear 4.7 s, FC100-100-10 3.1 s, FC200-200-10 3.8 s,
-# FC123-456-10 3.6 s, AE400-10 pretraining 20.3 s and fine-tuning 7.9 s; training ≈ 3 × 20 × 4.7
-# + 30 × (3.1 + 3.8) + 20 × 20.3 + 30 × 7.9 + 40 × (1.6 + 1.8 + 1.6) ≈ 23 min. lbfgs: 0.25 s per
-# image on a 60k-trained FC10, 0.63 s on a P1-trained FC100-100-10 (0.17-0.6 s on the quick
-# preset's models): Table 2 ≈ 1,000 × (3 × 0.25 + 3 × 0.6) ≈ 43 min, Table 4 ≈ 1,000 × 3 × 0.63
-# ≈ 32 min. One seed ≈ 1.6 h; --seeds 3 ≈ 5 h.
+# Cost of the paper preset, measured (docs/results/transferability, OMP_NUM_THREADS=1, idle 2-core
+# machine): trainings ≈ 5.3 min (AE400-10 171 s, FC200-200-10 45 s, the rest ≤ 28 s each), lbfgs ≈ 14 min
+# (53-142 s per model on 1,000 images); one seed ≈ 19 min on one CPU thread, 11 min with --workers 2.
+# (An earlier estimate on a machine under load average ~5 was 1.6 h.)
 PAPER_SETTINGS = TransferabilitySettings(
     attack_images=1000,
     table4_images=1000,
@@ -390,8 +387,8 @@ class TransferabilityReproduction(Reproduction):
             "paper",
             "mnist",
             "full MNIST (60,000 train / 10,000 test; P1, P2 = 30,000 each); 1,000 training images attacked per "
-            "Table 2 model (the paper: the whole training set), 1,000 test images per Table 4 model; ~1.6 h per seed "
-            "on one CPU thread",
+            "Table 2 model (the paper: the whole training set), 1,000 test images per Table 4 model; ~20 min per seed "
+            "on one CPU thread (11 min with --workers 2)",
             seeds=1,
             settings=PAPER_SETTINGS,
         ),
