@@ -615,7 +615,8 @@ class DefensiveDistillationReproduction(Reproduction):
             ("targeted", "targeted transfer (distilled net predicts the target)", "s-"),
             ("source", "success on the undistilled net (source)", "^--"),
         ):
-            ax.plot(kappas, [float(np.nanmean(out[k][key])) for k in kappas], style, label=label)
+            # a κ with no source success has no rate: a gap in the line (NaN), without numpy's empty-mean warning
+            ax.plot(kappas, [_finite_mean(out[k][key]) for k in kappas], style, label=label)
         ax.set_xlabel("confidence κ of C&W's L2 attack on the undistilled net")
         ax.set_ylabel("%")
         ax.set_ylim(-3, 103)
@@ -762,11 +763,7 @@ class DefensiveDistillationReproduction(Reproduction):
             f"high-confidence examples transfer: examples made on the undistilled net at κ = {high:g} fool the "
             f"distilled net more often than at κ = {low:g} (untargeted transfer)",
             claims.greater(_rate_difference(transfer[high], transfer[low], "untargeted")),
-            ", ".join(
-                f"κ = {k:g}: {np.nanmean(transfer[k]['untargeted']):.1f}% untargeted, "
-                f"{np.nanmean(transfer[k]['targeted']):.1f}% targeted"
-                for k in (low, high)
-            ),
+            ", ".join(_transfer_text(k, transfer[k]) for k in (low, high)),
         )
         share = 100 * float(np.mean(mech["smaller"]))
         results.add_claim(
@@ -873,6 +870,20 @@ class DefensiveDistillationReproduction(Reproduction):
             f"{np.mean(mech['stats']['undistilled']['median ‖∇x Z_y‖₂ (true-class logit)']):.3g}), which is what "
             "the logit-based attacks (C&W, JSMA-Z, ART's JSMA) use."
         )
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _transfer_text(kappa: float, rates: Mapping[str, Any]) -> str:
+    """``κ = k: x% untargeted, y% targeted`` over the seeds that had source successes, or why not."""
+    untargeted = [v for v in rates["untargeted"] if math.isfinite(v)]
+    targeted = [v for v in rates["targeted"] if math.isfinite(v)]
+    if not untargeted:
+        return f"κ = {kappa:g}: no source success on the undistilled net (no transfer rate)"
+    return f"κ = {kappa:g}: {np.mean(untargeted):.1f}% untargeted, {np.mean(targeted):.1f}% targeted"
 
 
 def _mean_over_successes(run: Mapping[str, Sequence[float]]) -> float:
