@@ -54,6 +54,10 @@ class TrainingHistory:
         return dataclasses.asdict(self)
 
 
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite: nothing is stored or returned."""
+
+
 def make_optimizer(
     name: str, parameters: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
@@ -378,6 +382,13 @@ def train(
                     correct += int((logits.detach().argmax(1) == truth).sum())
             history.loss.append(total_loss / n)
             history.accuracy.append(correct / n)
+            if not np.isfinite(history.loss[-1]):
+                # stop here, naming the run: a NaN model would otherwise be cached (or fail later, far from its cause)
+                raise TrainingDivergedError(
+                    f"training diverged: {spec.arch} loss is {history.loss[-1]} at epoch {epoch + 1}/{epochs} "
+                    f"(optimizer {spec.optimizer}, lr {opt.param_groups[0]['lr']:g}, batch {batch_size}); "
+                    "lower the lr or change the spec"
+                )
             logger.info(
                 "%s epoch %d/%d: loss %.4f, train accuracy %.4f",
                 spec.arch,

@@ -289,3 +289,17 @@ def test_weight_decay_shrinks_the_weights(small):
         decayed, x, y, TrainingSpec("shallow-mlp", epochs=5, optimizer="sgd", weight_decay=5.0), seed=0, progress=False
     )
     assert decayed.fc1.weight.norm() < 0.8 * plain.fc1.weight.norm()
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_caches_nothing(small, tmp_path, monkeypatch):
+    from artx.model_cache import train_cached
+    from artx.training import TrainingDivergedError
+
+    monkeypatch.setenv("ARTX_CACHE_DIR", str(tmp_path))
+    x, y = small
+    spec = TrainingSpec("linear", epochs=2, optimizer="sgd", lr=1e38)  # overflows to inf, then NaN
+    with pytest.raises(TrainingDivergedError, match=r"training diverged: linear loss is nan at epoch 1/2"):
+        train(build_model("linear", seed=0), x, y, spec, seed=0)
+    with pytest.raises(ValueError, match="training diverged"):
+        train_cached(spec, x, y, seed=0, snapshot_epochs=[1])
+    assert not list(tmp_path.rglob("*.pt"))
