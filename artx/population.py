@@ -209,10 +209,15 @@ def train_population(
     """
     if not isinstance(spec, TrainingSpec):
         raise TypeError(f"spec must be an artx.training.TrainingSpec; got {type(spec).__name__}")
-    if spec.trainable is not None or (spec.objective is not None and spec.objective != CrossEntropy()):
+    if (
+        spec.trainable is not None
+        or spec.max_norm is not None
+        or (spec.objective is not None and spec.objective != CrossEntropy())
+    ):
         raise ValueError(
-            "train_population trains every layer with plain cross-entropy: spec.trainable and spec.objective must be "
-            "None"
+            "train_population trains every layer with plain cross-entropy, unconstrained: spec.trainable, "
+            f"spec.objective and spec.max_norm must be None; got {spec.trainable!r}, {spec.objective!r}, "
+            f"{spec.max_norm!r}"
         )
     seeds = [check_seed(s, "init_seeds[]") for s in init_seeds]
     if not seeds:

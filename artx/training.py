@@ -149,6 +149,9 @@ class TrainingSpec:
     :param model_params: Constructor parameters of the architecture (e.g. ``{"dropout": 0.5}``).
     :param trainable: Layer names to train (e.g. ``("fc2",)``); all others frozen. None trains all.
     :param objective: The loss; None is plain cross-entropy (:class:`CrossEntropy` at T = 1).
+    :param max_norm: Max-norm constraint (Srebro & Shraibman; pylearn2's ``max_col_norm`` in the
+        maxout paper): after every step, each unit's incoming weight vector (a row of every
+        trainable ``nn.Linear`` weight) is rescaled to L2 norm ≤ ``max_norm``. None: unconstrained.
     """
 
     arch: str
@@ -160,6 +163,7 @@ class TrainingSpec:
     model_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     trainable: tuple[str, ...] | None = None
     objective: Objective | None = None
+    max_norm: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.arch, str) or not self.arch:
@@ -170,6 +174,8 @@ class TrainingSpec:
             check_float(self.lr, "lr", minimum=0.0, min_inclusive=False)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        if self.max_norm is not None:
+            check_float(self.max_norm, "max_norm", minimum=0.0, min_inclusive=False)
         if not isinstance(self.model_params, Mapping):
             raise TypeError(f"model_params must be a mapping of constructor parameters; got {self.model_params!r}")
         object.__setattr__(self, "model_params", dict(self.model_params))
@@ -202,7 +208,7 @@ class TrainingSpec:
     def key_fields(self) -> dict[str, Any]:
         """The fields that determine the trained weights, as JSON (the cache key's training part).
 
-        Weight decay and a non-default objective appear only when set, so that entries of
+        Weight decay, a non-default objective and a max-norm constraint appear only when set, so that entries of
         plain training keep the keys they had before these fields existed.
         """
         fields: dict[str, Any] = {
@@ -218,6 +224,8 @@ class TrainingSpec:
             fields["weight_decay"] = self.weight_decay
         if self.objective is not None and self.objective != CrossEntropy():
             fields["objective"] = self.objective.key()
+        if self.max_norm is not None:
+            fields["max_norm"] = float(self.max_norm)
         return fields
 
     def as_dict(self) -> dict[str, Any]:
@@ -227,6 +235,7 @@ class TrainingSpec:
             "lr": self.lr,
             "weight_decay": self.weight_decay,
             "objective": None if self.objective is None else self.objective.key(),
+            "max_norm": self.max_norm,
         }
 
     def describe(self) -> str:
@@ -239,6 +248,8 @@ class TrainingSpec:
         ]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
+        if self.max_norm is not None:
+            parts.append(f"max-norm {self.max_norm:g}")
         if self.trainable is not None:
             parts.append(f"only {', '.join(self.trainable)} trained")
         if self.objective is not None:
@@ -347,6 +358,7 @@ def train(
     opt = make_optimizer(
         spec.optimizer, [p for n, p in model.named_parameters() if mask[n]], spec.lr, spec.weight_decay
     )
+    constrained = _max_norm_weights(model, mask) if spec.max_norm is not None else []
     history = TrainingHistory()
     start_epoch = 0
     if checkpoint_path is not None:
@@ -377,6 +389,8 @@ def train(
                     loss, logits = objective(model, xb, yb)
                     loss.backward()
                     opt.step()
+                    if constrained:
+                        _apply_max_norm(constrained, spec.max_norm)
                     total_loss += float(loss.detach()) * len(index)
                     truth = yb.argmax(1) if yb.ndim == 2 else yb
                     correct += int((logits.detach().argmax(1) == truth).sum())
@@ -415,6 +429,25 @@ def train(
             parameter.requires_grad_(previous_requires_grad[name])
     history.seconds += time.perf_counter() - started
     return history
+
+
+def _max_norm_weights(model: nn.Module, mask: dict[str, bool]) -> list[torch.Tensor]:
+    """The trainable ``nn.Linear`` weights a max-norm constraint applies to."""
+    weights = [
+        module.weight
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and mask[f"{name}.weight" if name else "weight"]
+    ]
+    if not weights:
+        raise ValueError("spec.max_norm constrains nn.Linear weights, but the model has no trainable nn.Linear layer")
+    return weights
+
+
+@torch.no_grad()
+def _apply_max_norm(weights: list[torch.Tensor], max_norm: float) -> None:
+    # torch.renorm rescales each row (one unit's incoming weights) whose L2 norm exceeds max_norm
+    for weight in weights:
+        weight.copy_(torch.renorm(weight, p=2, dim=0, maxnorm=max_norm))
 
 
 def _write_checkpoint(

@@ -57,6 +57,8 @@ def test_shared_data_and_bad_inputs(small):
         train_population(TrainingSpec("shallow-mlp", epochs=1), x * 2, y, init_seeds=[0])
     with pytest.raises(ValueError, match="epochs must be an int in"):
         train_population(TrainingSpec("shallow-mlp", epochs=0), x, y, init_seeds=[0])
+    with pytest.raises(ValueError, match="spec.max_norm must be None"):
+        train_population(TrainingSpec("shallow-mlp", epochs=1, max_norm=1.0), x, y, init_seeds=[0])
 
 
 @pytest.mark.parametrize("arch", ["linear", "shallow-mlp", "lenet5"])

@@ -137,6 +137,11 @@ def test_mix_trainers_are_deterministic_and_their_spec_reproduces_fit(name, tiny
     assert key["alpha"] == 0.5 and key["eps"] == 0.25 and key["clip_values"] == [0.0, 1.0]
     cached = train_cached(spec, x, y, seed=1, progress=False).model
     assert same_weights(cached, runs[0].classifier.model)
+    # max_norm travels into the spec, and fit applies it
+    bounded = trainer(name, "mlp", init_seed=1, model_params={"hidden": (16,)}, epochs=1, batch_size=32, max_norm=0.3)
+    assert bounded.spec().max_norm == 0.3
+    bounded.fit(x, y)
+    assert float(bounded.classifier.model.get_submodule("fc1").weight.detach().norm(dim=1).max()) <= 0.3 + 1e-5
 
 
 def test_fgsm_training_changes_the_model_differently_from_plain_training(tiny):
@@ -225,6 +230,8 @@ def test_distilled_logits_are_about_t_times_larger(tiny):
         ("defensive-distillation", {"temperature": 0.0}, ValueError, "temperature"),
         ("defensive-distillation", {"temperature": np.nan}, ValueError, "temperature"),
         ("defensive-distillation", {"weight_decay": -1.0}, ValueError, "weight_decay"),
+        ("fgsm-adversarial-training", {"max_norm": 0.0}, ValueError, "max_norm"),
+        ("defensive-distillation", {"max_norm": "1"}, TypeError, "max_norm"),
         ("defensive-distillation", {"batch_size": 2.0}, TypeError, "batch_size"),
     ],
 )

@@ -303,3 +303,35 @@ def test_a_diverging_run_stops_with_a_clear_error_and_caches_nothing(small, tmp_
     with pytest.raises(ValueError, match="training diverged"):
         train_cached(spec, x, y, seed=0, snapshot_epochs=[1])
     assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_max_norm_bounds_every_linear_row_and_binds(small):
+    x, y = small
+    free, constrained = build_model("shallow-mlp", seed=0), build_model("shallow-mlp", seed=0)
+    spec = TrainingSpec("shallow-mlp", epochs=3, optimizer="sgd", lr=0.5)
+    train(free, x, y, spec, seed=0, progress=False)
+    train(constrained, x, y, spec.replace(max_norm=0.5), seed=0, progress=False)
+    linears = [n for n, m in constrained.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) >= 2
+    for name in linears:
+        rows = constrained.get_submodule(name).weight.detach().norm(dim=1)
+        assert float(rows.max()) <= 0.5 + 1e-5
+    # without the constraint some unit's weights grow past the bound: the constraint did something
+    assert max(float(free.get_submodule(n).weight.detach().norm(dim=1).max()) for n in linears) > 0.5
+
+
+def test_max_norm_is_in_the_key_only_when_set_and_is_validated():
+    plain = TrainingSpec("linear", epochs=1)
+    assert "max_norm" not in plain.key_fields()
+    assert plain.replace(max_norm=2).key_fields()["max_norm"] == 2.0
+    assert "max-norm 2" in plain.replace(max_norm=2.0).describe()
+    for bad, error in ((0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), ("2", TypeError)):
+        with pytest.raises(error, match="max_norm"):
+            TrainingSpec("linear", epochs=1, max_norm=bad)
+
+
+def test_max_norm_needs_a_trainable_linear_layer(small):
+    x, y = small
+    spec = TrainingSpec("lenet5-dropout", epochs=1, trainable=("conv1",), max_norm=1.0)
+    with pytest.raises(ValueError, match="max_norm"):
+        train(build_model("lenet5-dropout", seed=0), x, y, spec, seed=0, progress=False)

@@ -116,7 +116,16 @@ class SpecTrainer(Trainer):
     ``_check_params``.
     """
 
-    trainer_params: list[str] = ["epochs", "optimizer", "lr", "batch_size", "weight_decay", "seed", "progress"]
+    trainer_params: list[str] = [
+        "epochs",
+        "optimizer",
+        "lr",
+        "batch_size",
+        "weight_decay",
+        "max_norm",
+        "seed",
+        "progress",
+    ]
 
     def set_params(self, **kwargs: Any) -> None:
         """Set whitelisted parameters (as ART's ``set_params`` does), then check them all."""
@@ -135,6 +144,8 @@ class SpecTrainer(Trainer):
             check_float(self.lr, "lr", minimum=0.0, min_inclusive=False)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        if self.max_norm is not None:
+            check_float(self.max_norm, "max_norm", minimum=0.0, min_inclusive=False)
         check_seed(self.seed, "seed")
         check_bool(self.progress, "progress")
 
@@ -148,6 +159,7 @@ class SpecTrainer(Trainer):
             weight_decay=self.weight_decay,
             model_params=model_params,
             objective=objective,
+            max_norm=self.max_norm,
         )
 
     def _checked_data(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +281,8 @@ class PerturbedMixTrainer(SpecTrainer):
     :param lr: Learning rate; None for the optimizer's default (:data:`artx.training.DEFAULT_LR`).
     :param batch_size: Mini-batch size.
     :param weight_decay: Coupled L2 weight decay λ (λ/2·‖w‖² added to the loss).
+    :param max_norm: Max-norm constraint on each unit's incoming weights (None: unconstrained; see
+        :class:`artx.training.TrainingSpec`).
     :param seed: Seed of the batch order, dropout and noise.
     :param progress: Show progress bars.
     """
@@ -286,6 +300,7 @@ class PerturbedMixTrainer(SpecTrainer):
         lr: float | None = None,
         batch_size: int = 128,
         weight_decay: float = 0.0,
+        max_norm: float | None = None,
         seed: int = 0,
         progress: bool = False,
     ):
@@ -297,6 +312,7 @@ class PerturbedMixTrainer(SpecTrainer):
         self.lr = lr
         self.batch_size = batch_size
         self.weight_decay = weight_decay
+        self.max_norm = max_norm
         self.seed = seed
         self.progress = progress
         self._check_params()

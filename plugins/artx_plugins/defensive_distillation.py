@@ -48,6 +48,8 @@ class DefensiveDistillation(SpecTrainer):
     :param lr: Learning rate; None for the optimizer's default.
     :param batch_size: Mini-batch size (also of the soft-labelling pass).
     :param weight_decay: Coupled L2 weight decay λ.
+    :param max_norm: Max-norm constraint on each unit's incoming weights (None: unconstrained; see
+        :class:`artx.training.TrainingSpec`).
     :param seed: Seed of the batch order and dropout of both stages.
     :param progress: Show progress bars.
     """
@@ -66,6 +68,7 @@ class DefensiveDistillation(SpecTrainer):
         lr: float | None = None,
         batch_size: int = 128,
         weight_decay: float = 0.0,
+        max_norm: float | None = None,
         seed: int = 0,
         progress: bool = False,
     ):
@@ -76,6 +79,7 @@ class DefensiveDistillation(SpecTrainer):
         self.lr = lr
         self.batch_size = batch_size
         self.weight_decay = weight_decay
+        self.max_norm = max_norm
         self.seed = seed
         self.progress = progress
         self._check_params()

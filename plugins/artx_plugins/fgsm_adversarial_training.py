@@ -37,6 +37,8 @@ class FGSMAdversarialTraining(PerturbedMixTrainer):
     :param lr: Learning rate; None for the optimizer's default.
     :param batch_size: Mini-batch size.
     :param weight_decay: Coupled L2 weight decay λ.
+    :param max_norm: Max-norm constraint on each unit's incoming weights (None: unconstrained; see
+        :class:`artx.training.TrainingSpec`).
     :param seed: Seed of the batch order and dropout.
     :param progress: Show progress bars.
     """
