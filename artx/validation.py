@@ -62,7 +62,8 @@ def check_images(
         low, high = clip_values
         x_min, x_max = float(x.min()), float(x.max())
         if x_min < low or x_max > high:
-            raise ValueError(f"{name} pixels must lie in [{low}, {high}]; got values in [{x_min:.4g}, {x_max:.4g}]")
+            # enough digits that a rounding overshoot (1.0000001) does not print as the bound itself
+            raise ValueError(f"{name} pixels must lie in [{low}, {high}]; got values in [{x_min:.9g}, {x_max:.9g}]")
     return np.ascontiguousarray(x)
 
 

@@ -543,6 +543,8 @@ class GaussianSmoothingReproduction(Reproduction):
             image = x_adv[pick : pick + 1]
             if sigma > 0:
                 image, _ = registry.create("preprocessor", "gaussian-smoothing", sigma=float(sigma))(image)
+                # a blur is a convex combination of pixels, but float rounding can overshoot [0, 1] by ~1e-7
+                image = np.clip(image, 0.0, 1.0)
             images.append(image[0, 0])
             # The smoothed image through the bare model = the adversarial image through the defended one.
             predictions.append(int(predict_labels(bare, image)[0]))

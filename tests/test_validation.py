@@ -22,6 +22,10 @@ def test_images_accept_valid_and_refuse_each_fault():
     with pytest.raises(ValueError, match=r"x pixels must lie in \[0.0, 1.0\]; got values in \[-0.5"):
         check_images(x - 0.5)
     assert check_images(x - 0.5, clip_values=None) is not None
+    # a rounding overshoot is printed as such, not as the bound it exceeds
+    overshoot = np.full_like(x, 1.0 + np.finfo(np.float32).eps)
+    with pytest.raises(ValueError, match=r"got values in \[1.00000012, 1.00000012\]"):
+        check_images(overshoot)
 
 
 def test_labels():
