@@ -108,6 +108,24 @@ def test_smoothing_values_and_gradient_match_explicit_convolution(sigma, kernel_
     assert float(ours.detach().min()) >= 0.0 and float(ours.detach().max()) <= 1.0
 
 
+def test_smoothing_output_stays_in_range_despite_rounding_and_keeps_the_filter_gradient():
+    # float32 rounding puts a blurred all-ones image at 1 + 3.6e-7 (σ = 2): the output is clamped ...
+    ones = torch.ones(2, 1, 28, 28)
+    smoother = pre("gaussian-smoothing", sigma=2.0)
+    raw = explicit_blur(ones, 2.0, smoother.effective_kernel_size)
+    assert float(raw.max()) > 1.0  # the rounding the clamp exists for (if torch stops overshooting, drop this)
+    x = ones.clone().requires_grad_(True)
+    out, _ = smoother.forward(x)
+    assert float(out.max()) <= 1.0
+    np.testing.assert_array_equal(smoother(ones.numpy())[0].max(), np.float32(1.0))
+    # ... but the gradient is the linear filter's, also where the clamp acted
+    weights = torch.from_numpy(np.random.default_rng(3).normal(size=tuple(ones.shape)).astype(np.float32))
+    (out * weights).sum().backward()
+    reference = ones.clone().requires_grad_(True)
+    (explicit_blur(reference, 2.0, smoother.effective_kernel_size) * weights).sum().backward()
+    torch.testing.assert_close(x.grad, reference.grad, atol=1e-6, rtol=1e-5)
+
+
 def test_smoothing_sigma_zero_is_identity_and_kernel_rule():
     from artx_plugins.gaussian_smoothing import default_kernel_size
 

@@ -11,9 +11,10 @@ kernel is their outer product, applied by one grouped ``conv2d`` (per channel) a
 kernel size nor a padding; ``kernel_size=None`` uses ⌈6σ⌉ rounded up to the next odd number
 (at least 3), which keeps the taps out to ±3σ. ``sigma=0`` is the identity.
 
-A convex combination of pixels cannot leave the pixel range, so there is no clipping, and the
-filter is linear: gradients through it are exact (``forward`` is plain torch autograd), so an
-adaptive attacker differentiates straight through the defence.
+A convex combination of pixels cannot leave the pixel range, but float32 rounding can (an
+all-ones image at σ = 2 comes out at 1 + 3.6e-7), so the output is clamped to ``clip_values``
+with the gradient passed straight through: the filter is linear and gradients through it are
+exact (plain torch autograd), so an adaptive attacker differentiates straight through the defence.
 
 Defaults ``apply_fit=False, apply_predict=True``: a test-time input transformation, as in the
 paper (adversarial images crafted on the bare model are smoothed before classification).
@@ -95,4 +96,7 @@ class GaussianSmoothing(ImageTransform):
                 f"kernel_size {size} needs images larger than {size // 2} px per side (reflect padding); "
                 f"got shape {tuple(x.shape)}: lower sigma or pass a smaller odd kernel_size"
             )
-        return TF.gaussian_blur(x, kernel_size=[size, size], sigma=[float(self.sigma)] * 2)
+        blurred = TF.gaussian_blur(x, kernel_size=[size, size], sigma=[float(self.sigma)] * 2)
+        low, high = self.clip_values
+        # undo float rounding's overshoot of the pixel range; the gradient stays the filter's own
+        return blurred + (blurred.clamp(low, high) - blurred).detach()
