@@ -242,7 +242,7 @@ class CWAttacksReproduction(Reproduction):
         part, seed = args["part"], args["seed"]
         if part == "train":
             return self._train(context, seed)
-        classifier, accuracy = self._net(context, seed)
+        classifier = self._net(context, seed)
         if part == "table":
             return self._table(context, seed, classifier, args["attack"], *args["images"])
         if part == "figure":
@@ -255,16 +255,15 @@ class CWAttacksReproduction(Reproduction):
         s: CWAttacksSettings = context.settings
         x, y = context.load("train", limit=s.train_limit)
         trained = context.train(s.net, x, y, seed=seed, label=ARCH)
-        _, accuracy = self._net(context, seed)
+        x_test, y_test = context.load("test", limit=s.test_limit)
+        accuracy = 100.0 * float(np.mean(predict_labels(self._net(context, seed), x_test) == y_test))
         return {"train_seconds": trained.train_seconds, "history": trained.history, "accuracy": accuracy}
 
-    def _net(self, context: RunContext, seed: int) -> tuple[Any, float]:
-        """The trained net of ``seed`` (from the cache) as an ART classifier, and its test accuracy (%)."""
+    def _net(self, context: RunContext, seed: int) -> Any:
+        """The trained net of ``seed`` (from the cache) as an ART classifier."""
         s: CWAttacksSettings = context.settings
         x, y = context.load("train", limit=s.train_limit)
-        classifier = context.classifier(context.train(s.net, x, y, seed=seed, label=ARCH).model)
-        x_test, y_test = context.load("test", limit=s.test_limit)
-        return classifier, 100.0 * float(np.mean(predict_labels(classifier, x_test) == y_test))
+        return context.classifier(context.train(s.net, x, y, seed=seed, label=ARCH).model)
 
     def _attack_set(self, context: RunContext, seed: int, classifier: Any) -> dict[str, np.ndarray]:
         """The first ``attack_images`` correctly classified test images and each one's average-case target."""
