@@ -34,7 +34,16 @@ TINY = """
                 fgsm_eps_step=0.1,
                 attack_batch=4,
                 mechanism_images=40,
+                chunk_images=3,
             )),
+        }
+
+
+    class OneChunkDistillation(TinyDistillation):
+        name = "one-chunk-distillation"
+        presets = {
+            "quick": Preset("quick", "mnist-5k", "tiny", seeds=1, settings=TinyDistillation.presets[
+                "quick"].settings.replace(chunk_images=4)),
         }
 """
 
@@ -44,7 +53,8 @@ def tiny(tmp_path, monkeypatch):
     root = make_distribution(
         tmp_path / "site",
         "tiny-distillation",
-        "[artx.reproductions]\ntiny-distillation = tiny_distillation:TinyDistillation\n",
+        "[artx.reproductions]\ntiny-distillation = tiny_distillation:TinyDistillation\n"
+        "one-chunk-distillation = tiny_distillation:OneChunkDistillation\n",
         {"tiny_distillation": TINY},
     )
     monkeypatch.syspath_prepend(str(root))
@@ -102,11 +112,23 @@ def test_tiny_defensive_distillation(tiny, tmp_path, capsys):
     again = json.loads((tmp_path / "b" / "tiny-distillation" / "results.json").read_text())
     assert _deterministic(again) == _deterministic(results)
 
+    # attack units in chunks of 3 images (4 attacked, 3 in the κ sweep) give the results of one chunk of 4, up to
+    # float rounding (a batch of 3 and one of 4 round differently in the convolutions)
+    assert main(["reproduce", "one-chunk-distillation", "--out", str(tmp_path / "c")]) == 0
+    one_chunk = json.loads((tmp_path / "c" / "one-chunk-distillation" / "results.json").read_text())
+    assert [(c["table"], c["row"], c["column"]) for c in one_chunk["cells"]] == [
+        (c["table"], c["row"], c["column"]) for c in results["cells"]
+    ]
+    for chunked, whole in zip(results["cells"], one_chunk["cells"]):
+        assert chunked["values"] == pytest.approx(whole["values"], rel=1e-5), chunked["row"]
+    assert [c["verdict"] for c in one_chunk["claims"]] == [c["verdict"] for c in results["claims"]]
+
 
 @pytest.mark.parametrize(
     "changes, message",
     [
         ({"init_epochs": 6}, "init_epochs must lie in"),
+        ({"chunk_images": 0}, "chunk_images must be an int ≥ 1"),
         ({"transfer_images": 21}, "transfer_images must lie in"),
         ({"kappas": (5.0, 10.0)}, "kappas must be increasing and start at 0"),
         ({"kappas": (0.0, 20.0, 10.0)}, "kappas must be increasing and start at 0"),
