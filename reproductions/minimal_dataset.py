@@ -15,8 +15,21 @@ Steps (plugins and attacks by registry name only):
    MNIST, and MNIST+Modified (the MNIST model with all but its last layer frozen, fine-tuned on
    Modified), each attacked with no attack / FGSM / CW-L2.
 3. An FGSM ε sweep; CW success rate and mean L2; Figure 3 (accuracy vs number of perturbed
-   pixels, JSMA with a growing pixel budget); and, beyond the paper, the preprocessor used at
-   predict time against a non-adaptive and an adaptive attacker (who differentiates through it).
+   pixels, JSMA with a growing pixel budget, every seed) and its claim; Figures 1 and 2 (kept and
+   dropped distorted digits beside their originals) and Figure 4 (a successful FGSM example on the
+   Modified CNN); and, beyond the paper, the preprocessor used at predict time against a
+   non-adaptive and an adaptive attacker (who differentiates through it).
+4. Beyond the paper, two experiments that explain its gaps:
+
+   - a **size-matched control**: the same architecture trained on the *undistorted* originals of
+     the Modified MNIST images (same images, same labels, same epochs as Modified), so that the
+     Modified-vs-MNIST difference splits into data size (control vs MNIST) and distortion
+     (Modified vs control);
+   - **CW by L2 budget**: Carlini & Wagner's own L2 attack (``cw-l2-reference``, untargeted) finds
+     each image's smallest misclassifying perturbation; the accuracy under an L2 budget r is the
+     share of images still classified correctly by every perturbation the attack found with
+     ‖δ‖₂ ≤ r (a curve per model). One budget r* is fitted to ONE paper cell (paper-cnn · MNIST,
+     52%) and the same r* is applied to the other five models: their cells are out-of-sample.
 
 Attack settings the paper leaves open, chosen here:
 - FGSM ε = 0.3 (L∞), the standard MNIST budget (Madry et al. 2018); the sweep shows 0.05–0.3.
@@ -25,6 +38,9 @@ Attack settings the paper leaves open, chosen here:
   the paper's 52–73% accuracies under CW imply a budget-limited CW, not a run to convergence.
 - JSMA: ART's ``SaliencyMapMethod``, θ = +1 (pixels pushed to white), random target ≠ true
   label (seeded), γ = pixels/784 for each budget.
+- Figure 4: the first test image of a 9 that FGSM (ε above) turns into a 4 on the Modified
+  paper-cnn of the first seed (the paper's example), else the first 9 it fools, else the first
+  image it fools.
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ from matplotlib.figure import Figure
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import MeanStd, accuracy, evaluate_attack
+from artx.evaluation import MeanStd, accuracy, evaluate_attack, predict_labels
 from artx.relabel import agreeing_mask, disjoint_subsets, proxy_labels, read_labels_csv
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
@@ -52,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 ARCHS = ("paper-cnn", "lenet5")
 TRAININGS = ("MNIST", "Modified", "MNIST+Modified")
+#: The size-matched control: the undistorted originals of the Modified MNIST images.
+CONTROL = "Size-matched (undistorted)"
 LAST_LAYER = {"paper-cnn": "fc2", "lenet5": "fc3"}
 #: Table 2 of the paper (accuracy %, unchanged MNIST test set): (none, FGSM, CW).
 PAPER_TABLE2 = {
@@ -64,6 +82,10 @@ PAPER_TABLE2 = {
 }
 PAPER_KEPT = (4736, 5000)
 TABLE2 = "Table 2: accuracy (%) on the unchanged MNIST test set"
+#: The Table 2 cell the CW L2 budget is fitted to (the others are then out-of-sample).
+CW_FIT_CELL = ("paper-cnn", "MNIST")
+#: Figure 4's example: the paper shows a 9 that FGSM turns into a 4 on the Modified CNN.
+FIGURE4_LABELS = (9, 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +125,14 @@ class MinimalDatasetSettings(Settings):
     finetune_epochs: int = dataclasses.field(
         default=5, metadata={"doc": "epochs of the last-layer fine-tuning (MNIST+Modified)"}
     )
+    size_matched: bool = dataclasses.field(
+        default=True, metadata={"doc": "train the size-matched control (undistorted Modified MNIST originals)"}
+    )
+    cw_reference: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"binary_search_steps": 9, "max_iter": 1000, "initial_const": 1e-3},
+        metadata={"doc": "cw-l2-reference parameters of the L2-budget curves (untargeted, κ = 0)"},
+    )
+    cw_budget_max: float = dataclasses.field(default=4.0, metadata={"doc": "largest L2 budget of the curves"})
 
     def spec(self, arch: str, epochs: int, trainable: tuple[str, ...] | None = None) -> TrainingSpec:
         return TrainingSpec(
@@ -118,6 +148,9 @@ QUICK = MinimalDatasetSettings(
     modified_epochs={"paper-cnn": 20, "lenet5": 60},
     cw_images=10,  # ART's CW costs ~1.5 s per image on paper-cnn here; keeps quick under 10 min
     jsma_images=20,
+    # 5 binary-search steps from c = 0.1, 200 iterations at Adam step 0.05 (the cw-attacks quick preset's
+    # budget, argued there: C&W's 0.01 cannot move a saturated pixel far in 200 steps)
+    cw_reference={"binary_search_steps": 5, "max_iter": 200, "initial_const": 0.1, "learning_rate": 0.05},
 )
 PAPER = MinimalDatasetSettings(
     mnist_epochs={"paper-cnn": 8, "lenet5": 20},
@@ -128,6 +161,22 @@ PAPER = MinimalDatasetSettings(
     cw_images=100,
     jsma_images=100,
 )
+
+
+def _first_per_class(index: np.ndarray, labels: np.ndarray) -> list[int]:
+    """The first entry of ``index`` of each class present in ``labels``, in class order."""
+    return [int(index[np.flatnonzero(labels == label)[0]]) for label in np.unique(labels)]
+
+
+def accuracy_within_l2(distances: np.ndarray, budget: float) -> float:
+    """Accuracy (%) under an L2 budget from each image's distance to misclassification (0: already
+    misclassified, inf: the attack found nothing): the share of images whose distance exceeds it."""
+    return 100.0 * float(np.mean(distances > budget))
+
+
+def _as_distances(values: list[float | None]) -> np.ndarray:
+    """JSON's per-image distances (None where the attack found nothing) as floats with inf."""
+    return np.array([np.inf if v is None else v for v in values], dtype=np.float64)
 
 
 def _l2_estimate(detail: dict) -> Estimate | None:
@@ -178,7 +227,7 @@ class MinimalDatasetReproduction(Reproduction):
         distort = registry.create("preprocessor", "minimal-dataset")  # 28→10→28, contrast ×4
         x_train, y_train = context.load("train")
         with context.stage("Modified MNIST (distort, relabel)", timing="modified MNIST"):
-            x_modified, y_modified, info = self._modified_mnist(context, distort, x_train, y_train)
+            x_modified, y_modified, x_originals, info = self._modified_mnist(context, distort, x_train, y_train)
         if unit.phase == 0:
             return {"modified": info, "mnist_train_size": len(x_train)}
         seed, arch = unit.args["seed"], unit.args["arch"]
@@ -193,8 +242,15 @@ class MinimalDatasetReproduction(Reproduction):
         cw_detail: dict[tuple[str, str], dict[str, list[float]]] = {}
         sweep: dict[tuple[str, str], dict[float, list[float]]] = {}
         adaptive: dict[tuple[str, str], dict[str, list[float]]] = {}
-        jsma_curves: dict[tuple[str, str], tuple[float, ...]] = {}
+        jsma_curves: dict[tuple[str, str], list[list[float]]] = {}
+        cw_distances: dict[tuple[str, str], list[list[float | None]]] = {}
+        figure4: dict[str, Any] = {}
         models = self._train_three(context, arch, seed, x_train, y_train, x_modified, y_modified)
+        if s.size_matched:
+            control = context.train(
+                s.spec(arch, s.modified_epochs[arch]), x_originals, y_modified, seed=seed, label="size-matched control"
+            )
+            models[CONTROL] = control.model
         for training, model in models.items():
             key = (arch, training)
             classifier = context.classifier(model)
@@ -210,6 +266,8 @@ class MinimalDatasetReproduction(Reproduction):
                     else evaluate_attack(classifier, x_test, y_test, "fgsm", {"eps": s.fgsm_eps, "batch_size": 256})
                 )
                 table.setdefault((arch, training, "FGSM"), []).append(100 * main_fgsm.adversarial_accuracy)
+            if training == "Modified" and seed == context.seeds[0] and arch == s.archs[0]:
+                figure4 = self._figure4_example(classifier, x_test, y_test, main_fgsm)
             with context.stage(f"CW-L2 on {len(cw_index)} images: {arch} · {training} seed {seed}", timing="CW-L2"):
                 cw = evaluate_attack(
                     classifier,
@@ -224,6 +282,15 @@ class MinimalDatasetReproduction(Reproduction):
             detail["l2"].append(cw.mean_norms_successful["l2"])
             detail["l2 per success"].append(cw.norms.l2[cw.fooled])
             with context.stage(
+                f"CW-L2 (C&W reference) on {len(cw_index)} images: {arch} · {training} seed {seed}",
+                timing="CW-L2 reference",
+            ):
+                cw_distances.setdefault(key, []).append(
+                    self._minimal_l2(s, classifier, x_test[cw_index], y_test[cw_index])
+                )
+            if training == CONTROL:
+                continue  # the control answers one question (size vs distortion): no defence or JSMA runs
+            with context.stage(
                 f"predict-time defence, adaptive attackers: {arch} · {training} seed {seed}", timing="adaptive"
             ):
                 self._adaptive(
@@ -237,17 +304,18 @@ class MinimalDatasetReproduction(Reproduction):
                     cw_index,
                     adaptive.setdefault(key, {}),
                 )
-            if seed == context.seeds[0]:
-                with context.stage(f"JSMA budgets (Figure 3): {arch} · {training}", timing="JSMA (Figure 3)"):
-                    jsma_curves[key] = tuple(
-                        self._jsma_curve(s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets)
-                    )
+            with context.stage(f"JSMA budgets (Figure 3): {arch} · {training} seed {seed}", timing="JSMA (Figure 3)"):
+                jsma_curves[key] = [
+                    self._jsma_curve(s, classifier, x_test[jsma_index], y_test[jsma_index], jsma_targets)
+                ]
         return {
             "table": table,
             "cw_detail": cw_detail,
+            "cw_distances": cw_distances,
             "sweep": sweep,
             "adaptive": adaptive,
             "jsma_curves": jsma_curves,
+            "figure4": figure4,
             "n_test": len(x_test),
         }
 
@@ -258,7 +326,6 @@ class MinimalDatasetReproduction(Reproduction):
         merged = merge_outputs(
             [outputs[f"seed {seed} · {arch}"] for seed in context.seeds for arch in context.settings.archs]
         )
-        jsma_curves = {key: list(curve) for key, curve in merged["jsma_curves"].items()}
         self._report(
             context,
             results,
@@ -266,9 +333,15 @@ class MinimalDatasetReproduction(Reproduction):
             merged["cw_detail"],
             merged["sweep"],
             merged["adaptive"],
-            jsma_curves,
+            merged["jsma_curves"],
             n_test=merged["n_test"],
         )
+        self._report_cw_budget(context, results, merged["cw_distances"])
+        if context.settings.size_matched:
+            self._report_control(context, results, merged["table"], merged["sweep"], n_test=merged["n_test"])
+        self._figures_1_2(context, results, prepared["modified"]["examples"])
+        if merged["figure4"]:
+            self._figure4(context, results, merged["figure4"])
 
     # ------------------------------------------------------------------------------------------
 
@@ -311,8 +384,17 @@ class MinimalDatasetReproduction(Reproduction):
                 f"proxy labeller (paper-cnn, {s.proxy_epochs} epochs on {len(proxy_pool)} other distorted training "
                 "images)"
             )
-        info = {"candidates": len(candidates), "kept": int(keep.sum()), "method": method}
-        return x_candidates[keep], y_train[candidates][keep], info
+        info = {
+            "candidates": len(candidates),
+            "kept": int(keep.sum()),
+            "method": method,
+            # Figures 1 and 2: per class, the first distorted image kept and the first dropped (training indices)
+            "examples": {
+                name: [int(i) for i in _first_per_class(candidates[mask], y_train[candidates[mask]])]
+                for name, mask in (("kept", keep), ("dropped", ~keep))
+            },
+        }
+        return x_candidates[keep], y_train[candidates][keep], x_train[candidates[keep]], info
 
     def _record_modified(self, results: ResultsWriter, info: dict) -> None:
         kept, candidates, method = info["kept"], info["candidates"], info["method"]
@@ -396,6 +478,42 @@ class MinimalDatasetReproduction(Reproduction):
             curve.append(100 * outcome.adversarial_accuracy)
         return curve
 
+    @staticmethod
+    def _minimal_l2(s, classifier, x, y) -> list[float | None]:
+        """Each image's distance to misclassification under C&W's L2 attack (untargeted): 0 when
+        the clean image is already misclassified, the L2 of the attack's example when it found
+        one, None (no example within its budget) otherwise."""
+        outcome = evaluate_attack(
+            classifier,
+            x,
+            y,
+            "cw-l2-reference",
+            {**s.cw_reference, "targeted": False, "batch_size": len(x)},
+        )
+        correct = predict_labels(classifier, x) == y
+        return [
+            0.0 if not ok else float(l2) if fooled else None
+            for ok, fooled, l2 in zip(correct, outcome.fooled, outcome.norms.l2)
+        ]
+
+    @staticmethod
+    def _figure4_example(classifier, x_test, y_test, fgsm) -> dict[str, Any]:
+        """The paper's Figure 4: a successful FGSM example on the Modified model (see the module doc)."""
+        adversarial = predict_labels(classifier, fgsm.x_adv)
+        source, target = FIGURE4_LABELS
+        for wanted in ((y_test == source) & (adversarial == target), (y_test == source), np.ones(len(y_test), bool)):
+            found = np.flatnonzero(wanted & fgsm.fooled)
+            if len(found):
+                i = int(found[0])
+                return {
+                    "index": i,
+                    "label": int(y_test[i]),
+                    "adversarial_label": int(adversarial[i]),
+                    "x": x_test[i, 0].round(6).tolist(),
+                    "x_adv": fgsm.x_adv[i, 0].round(6).tolist(),
+                }
+        return {}
+
     # ------------------------------------------------------------------------------------------
 
     def _report(self, context, results, table, cw_detail, sweep, adaptive, jsma_curves, n_test):
@@ -411,7 +529,7 @@ class MinimalDatasetReproduction(Reproduction):
                 f"{arch} · {training}",
                 label[attack],
                 values,
-                paper=PAPER_TABLE2[(arch, training)][columns[attack]],
+                paper=PAPER_TABLE2[(arch, training)][columns[attack]] if (arch, training) in PAPER_TABLE2 else None,
             )
         for (arch, training), detail in cw_detail.items():
             results.add_cell(
@@ -440,19 +558,6 @@ class MinimalDatasetReproduction(Reproduction):
                     column,
                     values,
                 )
-
-        figure = Figure(figsize=(6, 4))
-        axes = figure.subplots()
-        budgets = [0, *s.jsma_pixels]
-        for (arch, training), curve in jsma_curves.items():
-            axes.plot(budgets, curve, marker="o", label=f"{arch} · {training}")
-            results.add_metric(f"figure3/{arch} · {training}", dict(zip(map(str, budgets), curve)))
-        axes.set_xlabel("perturbed pixels (JSMA budget)")
-        axes.set_ylabel("test accuracy (%)")
-        axes.set_title(f"Figure 3: accuracy vs perturbed pixels ({s.jsma_images} test images, seed {context.seeds[0]})")
-        axes.legend(fontsize=7)
-        axes.grid(alpha=0.3)
-        results.add_figure("figure3_jsma", figure)
 
         n_items = {"no attack": n_test, "FGSM": n_test, "CW": s.cw_images}
         for arch in s.archs:
@@ -494,6 +599,7 @@ class MinimalDatasetReproduction(Reproduction):
                 decision,
                 ", ".join(f"{t} {v.mean:.3f}" if v is not None else f"{t} n/a" for t, v in l2.items()),
             )
+        self._figure3(context, results, jsma_curves)
         self._gap_notes(context, results, stats, cw_detail, sweep, adaptive)
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
         cw = s.cw_params
@@ -511,6 +617,200 @@ class MinimalDatasetReproduction(Reproduction):
             "preprocessor; adaptive (BPDA): the preprocessor's backward pass is the identity. CW against the "
             f"defended model uses the first {s.adaptive_cw_seeds} seed(s) only (CW is the slow step)."
         )
+
+    def _figure3(self, context, results, jsma_curves) -> None:
+        """Figure 3 (mean over seeds) and its claim: more pixels must be distorted to lower the
+        accuracy of the models that saw Modified MNIST, read as a higher mean accuracy over the
+        JSMA budgets (per seed, so the seed spread decides; one seed: binomial over the images)."""
+        s = context.settings
+        budgets = [0, *s.jsma_pixels]
+        figure = Figure(figsize=(6, 4))
+        axes = figure.subplots()
+        for (arch, training), curves in jsma_curves.items():
+            mean_curve = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
+            axes.plot(budgets, mean_curve, marker="o", label=f"{arch} · {training}")
+            results.add_metric(f"figure3/{arch} · {training}", dict(zip(map(str, budgets), mean_curve.tolist())))
+        axes.set_xlabel("perturbed pixels (JSMA budget)")
+        axes.set_ylabel("test accuracy (%)")
+        seeds = len(context.seeds)
+        axes.set_title(f"Figure 3: accuracy vs perturbed pixels ({s.jsma_images} test images, mean of {seeds} seed(s))")
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
+        results.add_figure("figure3_jsma", figure)
+        for arch in s.archs:
+            # per seed: the mean accuracy over the non-zero budgets (the area under the attacked curve)
+            area = {t: [float(np.mean(c[1:])) for c in jsma_curves[(arch, t)]] for t in TRAININGS}
+            decisions = [
+                claims.greater(claims.compare(area[other], area["MNIST"], n=s.jsma_images))
+                for other in ("Modified", "MNIST+Modified")
+            ]
+            results.add_claim(
+                f"{arch}, Figure 3: more pixels must be distorted (JSMA, {min(s.jsma_pixels)}–{max(s.jsma_pixels)} "
+                "pixels) to lower the accuracy of Modified and MNIST+Modified than of MNIST",
+                claims.all_of(decisions),
+                "mean accuracy over the budgets: " + ", ".join(f"{t} {np.mean(v):.2f}%" for t, v in area.items()),
+            )
+
+    def _report_cw_budget(self, context, results, cw_distances) -> None:
+        """C&W's L2 attack by budget: the curves, the one budget fitted to one paper cell, that
+        budget applied to the other models beside their paper cells, and the claim at it."""
+        s = context.settings
+        distances = {key: [_as_distances(v) for v in per_seed] for key, per_seed in cw_distances.items()}
+        grid = np.round(np.arange(0.0, s.cw_budget_max + 1e-9, 0.01), 2)
+
+        def curve(key):  # mean over seeds of the accuracy at each budget of the grid
+            return np.mean([[accuracy_within_l2(d, r) for r in grid] for d in distances[key]], axis=0)
+
+        fit_cell = CW_FIT_CELL if CW_FIT_CELL[0] in s.archs else (s.archs[0], "MNIST")
+        target = PAPER_TABLE2[fit_cell][2]
+        fitted = curve(fit_cell)
+        # the first budget at which the (decreasing) curve comes down to the paper's value, or the grid point just
+        # before it when that one is closer; the largest budget when the curve never comes down that far
+        crossing = np.flatnonzero(fitted <= target)
+        reached = len(crossing) > 0
+        i = int(crossing[0]) if reached else len(grid) - 1
+        if reached and i > 0 and abs(fitted[i - 1] - target) < abs(fitted[i] - target):
+            i -= 1
+        budget = float(grid[i])
+        table = f"CW-L2 (C&W's attack, untargeted) at one L2 budget, r = {budget:.2f} fitted to {' · '.join(fit_cell)}"
+        per_model = {}
+        for (arch, training), per_seed in distances.items():
+            values = [accuracy_within_l2(d, budget) for d in per_seed]
+            per_model[(arch, training)] = values
+            results.add_cell(
+                table,
+                f"{arch} · {training}",
+                "accuracy (%)",
+                values,
+                paper=PAPER_TABLE2[(arch, training)][2] if (arch, training) in PAPER_TABLE2 else None,
+            )
+            finite = np.concatenate([d[np.isfinite(d) & (d > 0)] for d in per_seed])
+            if len(finite):
+                results.add_cell(table, f"{arch} · {training}", "median minimal L2", float(np.median(finite)), digits=3)
+        results.add_metric(
+            "cw_budget",
+            {
+                "fitted_to": " · ".join(fit_cell),
+                "paper_value": target,
+                "budget_l2": budget,
+                "attack": {"name": "cw-l2-reference", "targeted": False, **s.cw_reference},
+                "curves": {
+                    " · ".join(key): {f"{r:.1f}": value for r, value in zip(grid[::10], curve(key)[::10].tolist())}
+                    for key in distances
+                },
+            },
+        )
+        figure = Figure(figsize=(7, 4.5))
+        axes = figure.subplots()
+        for key in distances:
+            axes.plot(grid, curve(key), label=" · ".join(key), linestyle="--" if key[1] == CONTROL else "-")
+        axes.axvline(budget, color="grey", linewidth=0.8)
+        axes.axhline(target, color="grey", linewidth=0.8, linestyle=":")
+        axes.set_xlabel("L2 budget r (C&W's attack, per-image minimal perturbation)")
+        axes.set_ylabel("accuracy (%) under budget r")
+        axes.set_title(f"CW by L2 budget ({s.cw_images} test images, mean of {len(context.seeds)} seed(s))")
+        axes.legend(fontsize=6)
+        axes.grid(alpha=0.3)
+        results.add_figure("cw_l2_budget", figure)
+        for arch in s.archs:
+            decisions = [
+                claims.greater(claims.compare(per_model[(arch, other)], per_model[(arch, "MNIST")], n=s.cw_images))
+                for other in ("Modified", "MNIST+Modified")
+            ]
+            results.add_claim(
+                f"{arch}, CW at the fitted L2 budget r = {budget:.2f}: Modified and MNIST+Modified are more accurate "
+                "than MNIST",
+                claims.all_of(decisions),
+                ", ".join(f"{t} {np.mean(per_model[(arch, t)]):.2f}%" for t in TRAININGS),
+            )
+        results.add_note(
+            f"CW by budget: C&W's own L2 attack (cw-l2-reference, untargeted, κ = 0, {s.cw_reference}) finds each "
+            f"image's smallest misclassifying perturbation on the same {s.cw_images} test images as the CW column; "
+            "the accuracy under budget r counts an image as correct while no perturbation the attack found is within "
+            f"r (a lower bound on what a budget-r attacker achieves). r = {budget:.2f} is FITTED to one paper cell "
+            f"({' · '.join(fit_cell)}, {target:g}%: ours {np.mean(per_model[fit_cell]):.2f}%); every other cell of "
+            "that table is the same budget applied out of sample."
+            + (
+                ""
+                if reached
+                else f" The fitted model's curve never comes down to {target:g}% within r ≤ {s.cw_budget_max:g} (the "
+                "attack's budget is too small to fool it that often), so r is the largest budget of the grid."
+            )
+        )
+
+    def _report_control(self, context, results, table, sweep, n_test) -> None:
+        """The size-matched control: Modified vs its undistorted originals (distortion) and the
+        originals vs MNIST (data size), under FGSM at ε of Table 2 and across the sweep."""
+        s = context.settings
+        for arch in s.archs:
+            values = {t: table[(arch, t, "FGSM")] for t in ("MNIST", "Modified", CONTROL)}
+            distortion = claims.greater(claims.compare(values["Modified"], values[CONTROL], n=n_test))
+            results.add_claim(
+                f"{arch}, FGSM ε={s.fgsm_eps} (beyond the paper): distortion helps at equal data size, i.e. Modified "
+                "is more accurate than the same images undistorted",
+                distortion,
+                ", ".join(f"{t} {np.mean(v):.2f}%" for t, v in values.items()),
+            )
+            wins = {
+                other: sum(np.mean(sweep[(arch, other)][e]) > np.mean(sweep[(arch, CONTROL)][e]) for e in s.fgsm_sweep)
+                for other in ("MNIST", "Modified")
+            }
+            size_effect = np.mean(values["MNIST"]) - np.mean(values[CONTROL])
+            distortion_effect = np.mean(values["Modified"]) - np.mean(values[CONTROL])
+            results.add_note(
+                f"Size-matched control, {arch} (the {results.metrics['modified_mnist']['kept']:,} Modified MNIST "
+                f"images undistorted, {s.modified_epochs[arch]} epochs as Modified): at FGSM ε={s.fgsm_eps} data size "
+                f"(MNIST − control) moves accuracy by {size_effect:+.2f} points and distortion (Modified − control) by "
+                f"{distortion_effect:+.2f}; across the ε sweep MNIST beats the control at {wins['MNIST']}/"
+                f"{len(s.fgsm_sweep)} ε and Modified beats it at {wins['Modified']}/{len(s.fgsm_sweep)}."
+            )
+
+    def _figures_1_2(self, context, results, examples) -> None:
+        """Figures 1 and 2: per class, a distorted image that kept its label (Figure 1) and one that
+        lost it (Figure 2), each beside its original."""
+        x_train, y_train = context.load("train")
+        distort = registry.create("preprocessor", "minimal-dataset")
+        for name, which, title in (
+            ("figure1_kept", "kept", "Figure 1: recognisable features preserved (kept)"),
+            ("figure2_dropped", "dropped", "Figure 2: recognisable features removed (dropped)"),
+        ):
+            index = np.asarray(examples[which], dtype=np.int64)
+            if not len(index):
+                continue
+            modified, _ = distort(x_train[index])
+            figure = Figure(figsize=(1.1 * len(index), 2.6))
+            grid = figure.subplots(2, len(index), squeeze=False)
+            for column, i in enumerate(index):
+                for row, image in enumerate((x_train[i, 0], modified[column, 0])):
+                    axes = grid[row, column]
+                    axes.imshow(image, cmap="gray", vmin=0, vmax=1)
+                    axes.set_xticks([])
+                    axes.set_yticks([])
+                grid[0, column].set_title(f"label {y_train[i]}", fontsize=7)
+            grid[0, 0].set_ylabel("original", fontsize=7)
+            grid[1, 0].set_ylabel("modified", fontsize=7)
+            figure.suptitle(title, fontsize=9)
+            results.add_figure(name, figure)
+
+    def _figure4(self, context, results, example) -> None:
+        """Figure 4: the successful FGSM example on the Modified model (clean, perturbation, adversarial)."""
+        s = context.settings
+        x, x_adv = np.asarray(example["x"]), np.asarray(example["x_adv"])
+        figure = Figure(figsize=(6, 2.4))
+        grid = figure.subplots(1, 3)
+        panels = (
+            (x, f"test image {example['index']}: {example['label']}", (0, 1)),
+            (x_adv - x, f"perturbation (ε = {s.fgsm_eps})", (-s.fgsm_eps, s.fgsm_eps)),
+            (x_adv, f"adversarial: classified {example['adversarial_label']}", (0, 1)),
+        )
+        for axes, (image, title, limits) in zip(grid, panels):
+            axes.imshow(image, cmap="gray" if limits[0] == 0 else "seismic", vmin=limits[0], vmax=limits[1])
+            axes.set_title(title, fontsize=8)
+            axes.set_xticks([])
+            axes.set_yticks([])
+        figure.suptitle(f"Figure 4: FGSM on the Modified {s.archs[0]} (seed {context.seeds[0]})", fontsize=9)
+        results.add_figure("figure4_fgsm_example", figure)
+        results.add_metric("figure4", {k: v for k, v in example.items() if k not in ("x", "x_adv")})
 
     def _gap_notes(self, context, results, stats, cw_detail, sweep, adaptive):
         """Where we miss the paper, say by how much and what the measurements show about why."""

@@ -29,6 +29,7 @@ TINY = """
                 finetune_epochs=1,
                 cw_params={**QUICK.cw_params, "binary_search_steps": 2, "max_iter": 3},
                 cw_images=4,
+                cw_reference={"binary_search_steps": 2, "max_iter": 20, "initial_const": 0.1, "learning_rate": 0.05},
                 jsma_images=4,
                 jsma_pixels=(4, 8),
                 adaptive_cw_seeds=1,
@@ -54,8 +55,20 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "proxy" / "tiny-minimal" / "results.json").read_text())
     table2 = {(c["row"], c["column"]): c for c in results["cells"] if c["table"].startswith("Table 2")}
-    assert len(table2) == 9  # one architecture × 3 trainings × 3 attacks
+    assert len(table2) == 12  # one architecture × (3 trainings + the size-matched control) × 3 attacks
     assert table2[("lenet5 · MNIST", "FGSM ε=0.3")]["paper"] == 27.2
+    assert table2[("lenet5 · Size-matched (undistorted)", "FGSM ε=0.3")]["paper"] is None
+    # CW by L2 budget: fitted to lenet5 · MNIST (paper-cnn is not run here), applied to every model
+    budget = results["metrics"]["cw_budget"]
+    assert budget["fitted_to"] == "lenet5 · MNIST" and budget["paper_value"] == 30.0
+    by_budget = {
+        c["row"]: c
+        for c in results["cells"]
+        if c["table"].startswith("CW-L2 (C&W's attack") and c["column"] == "accuracy (%)"
+    }
+    assert len(by_budget) == 4 and by_budget["lenet5 · Modified"]["paper"] == 43.0
+    for name in ("figure1_kept", "figure2_dropped", "cw_l2_budget", "figure3_jsma"):
+        assert (tmp_path / "proxy" / "tiny-minimal" / f"{name}.png").is_file(), name
     assert "proxy labeller" in results["metrics"]["modified_mnist"]["method"]
     assert 0 < results["metrics"]["modified_mnist"]["kept"] <= 300
     assert (tmp_path / "proxy" / "tiny-minimal" / "figure3_jsma.png").is_file()
@@ -72,9 +85,10 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
     }
     assert any(note.startswith("CW gap: ") for note in results["notes"])
     assert any(note.startswith("FGSM, lenet5: Modified beats MNIST at ") for note in results["notes"])
+    assert any(note.startswith("Size-matched control, lenet5 ") for note in results["notes"])
     assert (
-        sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 4
-    )  # FGSM, CW, clean accuracy, CW L2 for one architecture
+        sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 7
+    )  # FGSM, CW, clean accuracy, CW L2, Figure 3, CW at the fitted budget, size-matched control: one architecture
 
     # Human labels: label the first 200 candidates correctly and the rest wrongly or skipped.
     x_train, y_train = data.load("mnist-5k", "train")
