@@ -90,6 +90,54 @@ def test_random_pixel_is_seeded_and_class_wise(digits):
         np.testing.assert_array_equal(x_poisoned[i][mask], x[i][mask])
 
 
+def test_random_pixel_intensity_and_allowed_positions():
+    uniform = registry.create("poisoning", "random-pixel", seed=3).pixels()
+    white = registry.create("poisoning", "random-pixel", seed=3, intensity=1.0).pixels()
+    bright = registry.create("poisoning", "random-pixel", seed=3, intensity=(0.5, 1.0)).pixels()
+    # the positions are drawn first: the intensity variants of one seed share them
+    assert [(p["row"], p["col"]) for p in white] == [(p["row"], p["col"]) for p in uniform]
+    assert [(p["row"], p["col"]) for p in bright] == [(p["row"], p["col"]) for p in uniform]
+    assert all(p["intensity"] == 1.0 for p in white)
+    assert all(0.5 <= p["intensity"] <= 1.0 for p in bright)
+    # positions only where the mask allows: one mask for all classes, or one per class
+    border = np.zeros((28, 28), dtype=bool)
+    border[0, :] = True
+    assert all(p["row"] == 0 for p in registry.create("poisoning", "random-pixel", allowed=border).pixels())
+    per_class = np.zeros((10, 28, 28), dtype=bool)
+    for k in range(10):
+        per_class[k, k, 20:] = True
+    pixels = registry.create("poisoning", "random-pixel", seed=1, allowed=per_class).pixels()
+    assert [p["row"] for p in pixels] == list(range(10)) and all(p["col"] >= 20 for p in pixels)
+    assert len({(p["row"], p["col"]) for p in pixels}) == 10
+    # one allowed pixel shared by two classes cannot give both a distinct position
+    shared = np.zeros((10, 28, 28), dtype=bool)
+    shared[:, 5, 5] = True
+    shared[2:, 6, :] = True
+    with pytest.raises(ValueError, match="no position that earlier classes have not taken"):
+        registry.create("poisoning", "random-pixel", allowed=shared).pixels()
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"intensity": "white"}, ValueError, "intensity must be 'uniform', a number in"),
+        ({"intensity": 1.5}, ValueError, "intensity must be"),
+        ({"intensity": float("nan")}, ValueError, "intensity must be"),
+        ({"intensity": True}, TypeError, "got bool"),
+        ({"intensity": (0.8, 0.2)}, ValueError, "low ≤ high"),
+        ({"intensity": (0.1, 0.2, 0.3)}, TypeError, "intensity must be"),
+        ({"allowed": np.ones((28, 28))}, TypeError, "boolean numpy array"),
+        ({"allowed": [[True]]}, TypeError, "boolean numpy array"),
+        ({"allowed": np.ones((27, 28), dtype=bool)}, ValueError, r"shape \(28, 28\) or \(10, 28, 28\)"),
+        ({"allowed": np.zeros((28, 28), dtype=bool)}, ValueError, "no position for classes"),
+        ({"allowed": np.arange(784).reshape(28, 28) < 5}, ValueError, "5 distinct positions in all"),
+    ],
+)
+def test_random_pixel_bad_intensity_or_allowed(params, error, match):
+    with pytest.raises(error, match=match):
+        registry.create("poisoning", "random-pixel", **params)
+
+
 @pytest.mark.parametrize("name", ["random-pixel", "class-pixel"])
 def test_poison_bad_inputs(digits, name):
     x, y, _, _ = digits

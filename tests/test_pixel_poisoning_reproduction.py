@@ -50,6 +50,8 @@ def tiny(tmp_path, monkeypatch):
 
 
 def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
+    from artx_reproductions.pixel_poisoning import RANDOM_VARIANTS
+
     assert main(["reproduce", "tiny-pixel", "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "a" / "tiny-pixel"
@@ -68,6 +70,18 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     assert all(len(p) == 10 and all(0 <= q["intensity"] <= 1 for q in p) for p in pixels.values())
     assert pixels[0] != pixels[1]
     assert results["metrics"]["mnist-5k/seed 0/random pixels"] != results["metrics"]["mnist-5k/seed 1/random pixels"]
+    # the random-pixel variants, per seed; Table 1's Random row is the "anywhere, 1.0" variant (the same poisoned
+    # data, hence the same cached model and error)
+    variants = {k[1]: c for k, c in cells.items() if k[0] == "Random-pixel variants"}
+    assert set(variants) == set(RANDOM_VARIANTS) and all(len(c["values"]) == 2 for c in variants.values())
+    assert variants["anywhere, 1.0"]["values"] == table1[("Table 1", "Random", "MNIST (5k subset)")]["values"]
+    white = results["metrics"]["mnist-5k/seed 0/random pixels (outside ROI, 1.0)"]
+    assert all(q["intensity"] == 1.0 for q in white)
+    assert (
+        results["metrics"]["mnist-5k/seed 0/random pixels"]
+        == results["metrics"]["mnist-5k/seed 0/random pixels (anywhere, 1.0)"]
+    )
+    assert any(note.startswith("MNIST (5k subset), random-pixel variants") for note in results["notes"])
     assert all(
         len(results["metrics"][f"mnist-5k/seed {seed}/search"]["best gap per generation"]) == 2 for seed in (0, 1)
     )
@@ -106,3 +120,12 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     for block in ("cells", "claims", "notes"):
         assert again[block] == results[block] == reused[block]
     assert reused["metrics"] == results["metrics"]
+
+
+def test_settings_refuse_unknown_random_variants():
+    from artx_reproductions.pixel_poisoning import QUICK
+
+    with pytest.raises(ValueError, match="random variant 'white' is not one of 'anywhere, U"):
+        QUICK.replace(random_variant="white")
+    with pytest.raises(ValueError, match="random variant 'nowhere'"):
+        QUICK.replace(random_variants=("anywhere, 1.0", "nowhere"))
