@@ -702,7 +702,11 @@ class PixelPoisoningReproduction(Reproduction):
             )
         for dataset, rows in table1.items():
             paper = PAPER_TABLE1[_paper_key(dataset)]
-            gaps = ", ".join(f"{row} {np.mean(rows[row]['test']) - paper[row][0]:+.1f}" for row in POISONS)
+            gaps = ", ".join(
+                f"{row} {np.mean(rows[row]['test']) - paper[row][0]:+.1f} (ours "
+                f"{MeanStd(tuple(rows[row]['test'])).format(1)}, paper {paper[row][0]:.1f} ± {paper[row][1]:.1f})"
+                for row in POISONS
+            )
             train_max = max(max(rows[row]["train"]) for row in POISONS)
             results.add_note(
                 f"{_dataset_label(dataset)}: ours − paper (test error points): {gaps}; the highest training error of "
