@@ -72,6 +72,10 @@ class UnitJob:
     report: bool
 
 
+#: The timing key of a unit's own wall time (beside its stage timings).
+UNIT_SECONDS = "unit seconds"
+
+
 def run_job(job: UnitJob) -> tuple[Any, dict[str, float]]:
     """Run one unit (in this process or a worker): rebuild the context, set the torch threads,
     call ``run_unit``; return its output and the unit's stage timings."""
@@ -101,8 +105,9 @@ def run_job(job: UnitJob) -> tuple[Any, dict[str, float]]:
             options=dict(job.options),
             report=report,
         )
+        started = time.perf_counter()
         output = reproduction.run_unit(context, Unit(job.unit_key, dict(job.unit_args), job.unit_phase))
-        return output, dict(context.timings)
+        return output, {**context.timings, UNIT_SECONDS: time.perf_counter() - started}
     finally:
         torch.set_num_threads(previous)
 
@@ -357,19 +362,37 @@ class UnitStore:
             logger.warning("could not store unit %r (%s)", unit_key, error)
 
 
+@dataclasses.dataclass
+class Resumed:
+    """Units taken from the store instead of computed: how many, and the unit time they took in
+    the runs that computed them (``timed``: how many of them recorded it)."""
+
+    units: int = 0
+    timed: int = 0
+    unit_seconds: float = 0.0
+
+    def add(self, other: Resumed) -> None:
+        self.units += other.units
+        self.timed += other.timed
+        self.unit_seconds += other.unit_seconds
+
+
 def run_units(
     jobs: Sequence[UnitJob],
     engine: Engine,
     store: UnitStore,
     report: Callable[[str], None],
     progress: bool = True,
-) -> tuple[list[Any], dict[str, float]]:
-    """Run the jobs not already finished in ``store`` on ``engine``; outputs in job order and the
-    summed stage timings. One progress line per unit (and a tqdm bar on a terminal)."""
+) -> tuple[list[Any], dict[str, float], Resumed]:
+    """Run the jobs not already finished in ``store`` on ``engine``; outputs in job order, the
+    summed stage timings of the units run here (with their wall times under
+    :data:`UNIT_SECONDS`) and what was resumed. One progress line per unit (and a tqdm bar on a
+    terminal)."""
     from tqdm.auto import tqdm
 
     outputs: list[Any] = [None] * len(jobs)
     timings: dict[str, float] = {}
+    resumed = Resumed()
     missing = []
     for index, job in enumerate(jobs):
         stored = store.load(job.unit_key, job.unit_args)
@@ -377,6 +400,10 @@ def run_units(
             missing.append(index)
         else:  # its stage timings belong to the run that computed it, not to this one
             outputs[index] = stored[0]
+            resumed.units += 1
+            if UNIT_SECONDS in stored[1]:
+                resumed.timed += 1
+                resumed.unit_seconds += float(stored[1][UNIT_SECONDS])
     if len(missing) < len(jobs):
         report(f"resuming: {len(jobs) - len(missing)} of {len(jobs)} units already finished (stored in {store.folder})")
     report(
@@ -398,7 +425,7 @@ def run_units(
             )
     finally:
         bar.close()
-    return outputs, timings
+    return outputs, timings, resumed
 
 
 def _add(total: dict[str, float], part: Mapping[str, float]) -> None:

@@ -130,6 +130,8 @@ class RunContext:
     resume: bool = True
     #: Wall time per stage label (``stage(..., timing=...)``), merged into results' timings.
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: Units taken from the store (an :class:`artx.engines.Resumed`, set by :meth:`run_units`).
+    resumed: Any = None
     reproduction_name: str = ""
     preset_name: str = ""
     _stages: int = 0
@@ -233,7 +235,13 @@ class RunContext:
             indices = [i for i, unit in enumerate(units) if unit.phase == phase]
             label = f"{len(indices)} unit(s){f' of phase {phase}' if phase else ''} on {engine.describe()}"
             with self.stage(label):
-                done, timings = engines.run_units([jobs[i] for i in indices], engine, store, self.report, self.progress)
+                done, timings, resumed = engines.run_units(
+                    [jobs[i] for i in indices], engine, store, self.report, self.progress
+                )
+            if self.resumed is None:
+                self.resumed = resumed
+            else:
+                self.resumed.add(resumed)
             for i, output in zip(indices, done):
                 outputs[keys[i]] = output
             for key, value in timings.items():
@@ -453,6 +461,9 @@ def run_reproduction(
     for key, value in context.timings.items():
         results.timings[key] = results.timings.get(key, 0.0) + value
     results.runtime.update(engine=context.engine.describe(), threads_per_unit=threads_per_unit)
+    if context.resumed is not None and context.resumed.units:
+        # a run finished over several invocations: say how much of it this wall time covers
+        results.runtime["resumed_units"] = dataclasses.asdict(context.resumed)
     if isinstance(chosen.settings, Settings):
         results.add_note(chosen.settings.describe())
     results.write()

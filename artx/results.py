@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,19 @@ class Claim:
 
 class OutputError(ValueError):
     """The output folder cannot take the results (a file in the way, or not writable)."""
+
+
+def _resumed_text(runtime: Mapping[str, Any]) -> str:
+    """How much of a resumed run the wall time covers (empty for a run computed in one go)."""
+    resumed = runtime.get("resumed_units")
+    if not resumed:
+        return ""
+    text = f" (this invocation; {resumed['units']} unit(s) resumed from earlier invocations of the same code"
+    if resumed["timed"]:
+        text += f", whose unit time was {resumed['unit_seconds'] / 60:.1f} min"
+        if resumed["timed"] < resumed["units"]:
+            text += f" for the {resumed['timed']} that recorded it"
+    return text + ")"
 
 
 class ResultsWriter:
@@ -311,7 +324,8 @@ class ResultsWriter:
             f"# {self.name}: {self.title}" if self.title else f"# {self.name}",
             "",
             f"- command: `{data['provenance']['command']}`",
-            f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min; CPU threads: {threads}; "
+            f"- commit: `{data['provenance']['commit']}`; wall time: {minutes:.1f} min{_resumed_text(self.runtime)}; "
+            f"CPU threads: {threads}; "
             f"preset: `{self.preset}`; seeds: {self.seeds}"
             + (
                 f"; units on {self.runtime['engine']}, {self.runtime['threads_per_unit']} torch thread(s) each"

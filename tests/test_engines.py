@@ -120,9 +120,22 @@ def test_a_killed_run_resumes_with_only_the_missing_units(tiny_units, tmp_path, 
     assert sorted(log.read_text().splitlines()) == ["seed 1 · linear", "seed 1 · shallow-mlp"]
     first, second = (stable(tmp_path / run / "tiny-units" / "results.json") for run in ("a", "b"))
     assert first == second
+    # the second run's wall time covers only its own two units, and its header says so
+    provenance = {
+        run: json.loads((tmp_path / run / "tiny-units" / "results.json").read_text())["provenance"] for run in "ab"
+    }
+    assert "resumed_units" not in provenance["a"]
+    resumed = provenance["b"]["resumed_units"]
+    assert resumed["units"] == 2 and resumed["timed"] == 2 and resumed["unit_seconds"] > 0
+    header = (tmp_path / "b" / "tiny-units" / "table.md").read_text().splitlines()[3]
+    assert (
+        "(this invocation; 2 unit(s) resumed from earlier invocations of the same code, whose unit time was" in header
+    )
+    assert "resumed" not in (tmp_path / "a" / "tiny-units" / "table.md").read_text().splitlines()[3]
     log.write_text("")
     assert main(["reproduce", "tiny-units", "-q", "--fresh", "--out", str(tmp_path / "c")]) == 0
     assert len(log.read_text().splitlines()) == 4  # --fresh recomputes every unit
+    assert "resumed_units" not in json.loads((tmp_path / "c" / "tiny-units" / "results.json").read_text())["provenance"]
 
 
 def test_a_failed_unit_stops_the_run_with_its_name(tiny_units, tmp_path, capsys):
