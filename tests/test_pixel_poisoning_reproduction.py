@@ -11,7 +11,7 @@ from tests.conftest import make_distribution
 
 TINY = """
     from artx.reproduction import Preset
-    from artx_reproductions.pixel_poisoning import QUICK, PixelPoisoningReproduction
+    from artx_reproductions.pixel_poisoning import QUICK, RANDOM_VARIANTS, PixelPoisoningReproduction
 
 
     class TinyPixel(PixelPoisoningReproduction):
@@ -30,6 +30,7 @@ TINY = """
                 reevaluations=2,
                 train_error_size=200,
                 baseline_train_size={"linear-svm": 300, "random-forest": 300, "rbf-svm": 300},
+                random_variants=tuple(RANDOM_VARIANTS),
                 baselines={**QUICK.baselines, "random-forest": {"n_estimators": 10}},
                 figure1_seeds=1,
             )),
