@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,26 @@ def predict_labels(classifier: Any, x: np.ndarray, batch_size: int = 256) -> np.
     check_images(x, "x", clip_values=getattr(classifier, "clip_values", None))
     check_int(batch_size, "batch_size", minimum=1)
     return np.argmax(classifier.predict(x, batch_size=batch_size), axis=1)
+
+
+def first_correct(classifiers: Sequence[Any], x: np.ndarray, y: np.ndarray, n: int, block: int = 1000) -> np.ndarray:
+    """Indices of the first ``n`` images (in order) that every classifier labels correctly (fewer
+    when there are not enough). Predicts block by block and stops once ``n`` are found, so an
+    attack set drawn from the start of a test set does not cost a pass over all of it."""
+    check_labels(y, "y", n_samples=len(x))
+    check_int(n, "n", minimum=0)
+    check_int(block, "block", minimum=1)
+    found: list[np.ndarray] = []
+    count = 0
+    for start in range(0, len(x), block):
+        if count >= n:
+            break
+        correct = np.ones(min(block, len(x) - start), dtype=bool)
+        for classifier in classifiers:
+            correct &= predict_labels(classifier, x[start : start + block]) == y[start : start + block]
+        found.append(start + np.flatnonzero(correct))
+        count += int(correct.sum())
+    return np.concatenate(found)[:n] if found else np.empty(0, dtype=np.int64)
 
 
 def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:

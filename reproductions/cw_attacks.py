@@ -43,7 +43,7 @@ from matplotlib.figure import Figure
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import perturbation_norms, predict_labels
+from artx.evaluation import first_correct, perturbation_norms, predict_labels
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
@@ -283,7 +283,7 @@ class CWAttacksReproduction(Reproduction):
         targets = (y + np.random.default_rng([seed, 2017]).integers(1, context.nb_classes, size=len(y))) % (
             context.nb_classes
         )
-        index = np.flatnonzero(predict_labels(classifier, x) == y)[: s.attack_images]
+        index = first_correct([classifier], x, y, s.attack_images)
         if len(index) < s.attack_images:
             raise ValueError(f"only {len(index)} test images are classified correctly; need {s.attack_images}")
         return {"index": index, "x": x[index], "y": y[index], "target": targets[index].astype(np.int64)}

@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import perturbation_norms, predict_labels
+from artx.evaluation import first_correct, perturbation_norms, predict_labels
 from artx.models import build_model
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
@@ -366,10 +366,7 @@ class DefensiveDistillationReproduction(Reproduction):
         targets = (y + np.random.default_rng([seed, 2017]).integers(1, context.nb_classes, size=len(y))) % (
             context.nb_classes
         )
-        correct = np.ones(len(y), dtype=bool)
-        for net in NETS:
-            correct &= predict_labels(nets[net], x) == y
-        index = np.flatnonzero(correct)[: s.attack_images]
+        index = first_correct([nets[net] for net in NETS], x, y, s.attack_images)
         if len(index) < s.attack_images:
             raise ValueError(
                 f"only {len(index)} test images are classified correctly by both nets; need {s.attack_images}"

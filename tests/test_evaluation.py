@@ -58,3 +58,31 @@ def test_targeted_labels_and_bad_arguments(trained_lenet, mnist_small):
         trained_lenet, x[:20], y[:20], "fgsm", {"eps": 0.3, "targeted": True}, attack_labels=targets[:20]
     )
     assert outcome.adversarial_accuracy < accuracy(trained_lenet, x[:20], y[:20])
+
+
+def test_first_correct_matches_a_full_pass_and_stops_early():
+    from artx.evaluation import first_correct
+
+    class Fixed:  # a classifier whose predictions are given per image (through predict's one-hot output)
+        clip_values = (0.0, 1.0)
+
+        def __init__(self, labels):
+            self.labels = labels
+            self.seen = 0
+
+        def predict(self, x, batch_size=256):
+            index = np.rint(x[:, 0, 0, 0] * 1000).astype(int)
+            self.seen += len(x)
+            return np.eye(3, dtype=np.float32)[self.labels[index]]
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=1000)
+    x = np.zeros((1000, 1, 2, 2), dtype=np.float32)
+    x[:, 0, 0, 0] = np.arange(1000) / 1000
+    a = Fixed(np.where(rng.random(1000) < 0.8, y, (y + 1) % 3))
+    b = Fixed(np.where(rng.random(1000) < 0.9, y, (y + 2) % 3))
+    full = np.flatnonzero((a.labels == y) & (b.labels == y))
+    a.seen = b.seen = 0
+    np.testing.assert_array_equal(first_correct([a, b], x, y, 50, block=100), full[:50])
+    assert a.seen == b.seen < 1000  # stopped once 50 were found
+    np.testing.assert_array_equal(first_correct([a, b], x, y, 5000, block=64), full)  # fewer than asked: all of them
