@@ -76,8 +76,13 @@ def crop_agreement(
         with torch.inference_mode():
             for start in range(0, len(x), batch_size):
                 batch = torch.from_numpy(x[start : start + batch_size]).to(device)
-                crops = five_crops(batch, crop_fraction)  # (5, B, C, H, W)
-                predicted = model(crops.reshape(-1, *batch.shape[1:])).argmax(dim=1).reshape(5, -1).cpu().numpy()
+                crops = five_crops(batch, crop_fraction).reshape(-1, *batch.shape[1:])  # (5·B, C, H, W)
+                # At most batch_size rows per forward: one 5·B-row batch was measured ~25% slower
+                # per row on the CPU (lenet5-dropout, B = 512) than five B-row ones.
+                predicted = torch.cat(
+                    [model(crops[row : row + batch_size]).argmax(dim=1) for row in range(0, len(crops), batch_size)]
+                )
+                predicted = predicted.reshape(5, -1).cpu().numpy()
                 agreement[start : start + batch_size] = (predicted == labels[start : start + batch_size][None]).sum(
                     axis=0
                 )
