@@ -46,8 +46,8 @@ resume)
   ln -sfn "$worktree/reproductions" "$worktree-py/artx_reproductions"
   cp -rn "$state/cache/." "$cache/"
   export PYTHONPATH="$worktree:$worktree/plugins:$worktree-py" ARTX_CACHE_DIR="$cache" OMP_NUM_THREADS=1
-  python -c "import artx, sys; sys.exit(0 if artx.__file__.startswith('$worktree/') else 'artx not imported from the worktree')"
   cd "$worktree"
+  python -c "import artx, sys; sys.exit(0 if artx.__file__.startswith('$worktree/') else 'artx not imported from the worktree')"
   # shellcheck disable=SC2086
   nohup bash -c "s=\$(date +%s); artx -v reproduce $REPRODUCTION $ARGS > '$log' 2>&1; echo \"rc=\$? wall=\$(( \$(date +%s) - s ))\" >> '$log'" \
     >/dev/null 2>&1 &
