@@ -18,8 +18,8 @@ Per dataset:
    random pixel, class pixel, proposed); test error on the *clean* test set and training error
    on (a seeded ``train_error_size`` subset of) the poisoned training set.
 3. Table 2 (MNIST only): the scikit-learn baselines trained on a seeded ``baseline_train_size``
-   subset of the training set with each poison of the first run (the pixels found with the
-   CNN), tested on the clean test set.
+   subset of the training set with each run's poisons (the pixels found with the CNN; one fit
+   per model, poison and run, the clean row once), tested on the clean test set.
 4. Figure 1: ``paper-cnn`` trained on the first run's proposed-poisoned training set with Adam,
    SGD, RMSProp and AdaBound; clean test accuracy.
 5. Random-baseline variants (ours, not in the paper): ``paper-cnn`` trained per seed on the
@@ -231,8 +231,9 @@ class PixelPoisoningReproduction(Reproduction):
 
     def units(self, context: RunContext) -> list[Unit]:
         """Phase 0: one unit per (dataset, seed) — the run's clean model, its search, random pixel
-        and Table 1 trainings. Phase 1, per dataset: Figure 1, the training-length curve and (first
-        MNIST dataset) Table 2, each reusing run 0's poisons (the search replays from its checkpoint)."""
+        and Table 1 trainings. Phase 1, per dataset: Figure 1 and the training-length curve (on run
+        0's poisons), and for the first MNIST dataset Table 2, one unit per model, poison and run
+        (searches replay from their checkpoints)."""
         s = context.settings
         units = [
             Unit(f"{dataset} · seed {seed}", {"dataset": dataset, "seed": seed})
@@ -244,7 +245,18 @@ class PixelPoisoningReproduction(Reproduction):
             units.append(Unit(f"{dataset} · training length", {"dataset": dataset, "part": "training length"}, phase=1))
         mnist = next((d for d in s.datasets if d.startswith("mnist")), None)
         if mnist is not None:
-            units.append(Unit(f"{mnist} · Table 2", {"dataset": mnist, "part": "table 2"}, phase=1))
+            # One unit per model, poison and run (the clean row once): an RBF-SVM fit on a large
+            # subset takes up to half an hour, so a killed run loses at most one fit.
+            for name in s.baselines:
+                for row in POISONS:
+                    for seed in context.seeds[:1] if row == "Clean" else context.seeds:
+                        units.append(
+                            Unit(
+                                f"{mnist} · Table 2 · {name} · {row} · seed {seed}",
+                                {"dataset": mnist, "part": "table 2", "model": name, "row": row, "seed": seed},
+                                phase=1,
+                            )
+                        )
         return units
 
     def run_unit(self, context: RunContext, unit: Unit) -> dict:
@@ -252,7 +264,7 @@ class PixelPoisoningReproduction(Reproduction):
         dataset = unit.args["dataset"]
         x_train, y_train = context.load("train", dataset=dataset, limit=s.train_limit)
         x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
-        if "seed" in unit.args:
+        if "part" not in unit.args:  # a run: (dataset, seed)
             seed = unit.args["seed"]
             metrics = {f"{dataset}/sizes": {"train": len(x_train), "test": len(x_test)}}
             poisons = self._poisons(context, metrics, dataset, [seed], x_train, y_train)
@@ -263,23 +275,29 @@ class PixelPoisoningReproduction(Reproduction):
             with context.stage(f"{dataset}: random-pixel variants seed {seed}", timing=f"{dataset}: random variants"):
                 variants = self._table1(context, dataset, [seed], poisons["variants"], x_train, y_train, x_test, y_test)
             return {"metrics": metrics, "table1": table1, "variants": variants}
-        poisons = self._poisons(context, {}, dataset, context.seeds[:1], x_train, y_train)
         part = unit.args["part"]
+        if part == "table 2":
+            args = unit.args
+            poison = None
+            if args["row"] != "Clean":  # the run's own poison (its search replays from the checkpoint)
+                poison = self._poisons(context, {}, dataset, [args["seed"]], x_train, y_train)[args["row"]][0]
+            with context.stage(f"{dataset}: Table 2 ({args['model']}, {args['row']})", timing=f"{dataset}: table 2"):
+                return self._table2_error(context, args["model"], poison, x_train, y_train, x_test, y_test)
+        poisons = self._poisons(context, {}, dataset, context.seeds[:1], x_train, y_train)
         if part == "figure 1":
             with context.stage(f"{dataset}: Figure 1 (optimizers)", timing=f"{dataset}: figure 1"):
                 return self._figure1(context, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
         if part == "training length":
             with context.stage(f"{dataset}: training length", timing=f"{dataset}: training length"):
                 return self._training_length(context, poisons, x_train, y_train, x_test, y_test)
-        with context.stage(f"{dataset}: Table 2 (scikit-learn baselines)", timing=f"{dataset}: table 2"):
-            return self._table2(context, poisons, x_train, y_train, x_test, y_test)
+        raise ValueError(f"unknown unit part {part!r}")
 
     def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
         s = context.settings
         table1: dict[str, dict[str, dict[str, list[float]]]] = {}
         figure1: dict[str, dict[str, list[float]]] = {}
         length: dict[str, dict[str, list[float]]] = {}
-        table2: dict[str, dict[str, float]] | None = None
+        table2: dict[str, dict[str, list[float]]] | None = None
         variants: dict[str, dict[str, dict[str, list[float]]]] = {}
         for dataset in s.datasets:
             runs = [outputs[f"{dataset} · seed {seed}"] for seed in context.seeds]
@@ -290,8 +308,18 @@ class PixelPoisoningReproduction(Reproduction):
             variants[dataset] = merge_outputs([run["variants"] for run in runs])
             figure1[dataset] = outputs[f"{dataset} · Figure 1"]
             length[dataset] = outputs[f"{dataset} · training length"]
-            if f"{dataset} · Table 2" in outputs:
-                table2 = outputs[f"{dataset} · Table 2"]
+            table2_prefix = f"{dataset} · Table 2 · "
+            if any(key.startswith(table2_prefix) for key in outputs):
+                table2 = {
+                    name: {
+                        row: [
+                            outputs[f"{table2_prefix}{name} · {row} · seed {seed}"]["error"]
+                            for seed in (context.seeds[:1] if row == "Clean" else context.seeds)
+                        ]
+                        for row in POISONS
+                    }
+                    for name in s.baselines
+                }
             # The GradCAM figure of run 0: its search replays from the checkpoint (no training).
             x_train, y_train = context.load("train", dataset=dataset, limit=s.train_limit)
             proposed = self._search(context, {}, dataset, context.seeds[0], x_train, y_train)
@@ -448,21 +476,18 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- Table 2 ------------------------------------------------------------------------------
 
-    def _table2(self, context, poisons, x_train, y_train, x_test, y_test):
+    def _table2_error(self, context, name, poison, x_train, y_train, x_test, y_test) -> dict[str, float]:
+        """Test error (%) of one scikit-learn model trained on the seeded ``baseline_train_size``
+        subset with ``poison`` applied (None: clean); the unit's wall time is the engine's record."""
         s = context.settings
-        out: dict[str, dict[str, float]] = {}
-        for name, params in s.baselines.items():
-            size = min(s.baseline_train_size[name], len(x_train))
-            index = np.sort(np.random.default_rng(2).choice(len(x_train), size=size, replace=False))
-            for row in POISONS:
-                x_poisoned, y_sub = self._apply(poisons[row][0], x_train[index], y_train[index])
-                estimator = registry.create("estimator", name, **params)
-                with context.stage(f"Table 2: {name} on {row} ({size:,} images)", timing=f"table 2: {name}"):
-                    estimator.fit(x_poisoned, y_sub)
-                    predicted = estimator.predict(x_test).argmax(1)
-                out.setdefault(name, {})[row] = 100 * float(np.mean(predicted != y_test))
-                logger.info("table 2: %s, %s: test error %.2f%%", name, row, out[name][row])
-        return out
+        size = min(s.baseline_train_size[name], len(x_train))
+        index = np.sort(np.random.default_rng(2).choice(len(x_train), size=size, replace=False))
+        x_poisoned, y_sub = self._apply(poison, x_train[index], y_train[index])
+        estimator = registry.create("estimator", name, **s.baselines[name])
+        estimator.fit(x_poisoned, y_sub)
+        error = 100 * float(np.mean(estimator.predict(x_test).argmax(1) != y_test))
+        logger.info("table 2: %s on %d images: test error %.2f%%", name, size, error)
+        return {"error": error}
 
     # ---- report -------------------------------------------------------------------------------
 
@@ -537,9 +562,10 @@ class PixelPoisoningReproduction(Reproduction):
             results.add_claim(
                 f"the proposed poison breaks the linear SVM: the paper's {paper}% test error",
                 claims.at_scale(
-                    claims.at_least(Estimate.from_proportion(linear["Proposed"], n_test), paper), context.paper_scale
+                    claims.at_least(Estimate.measure(linear["Proposed"], n=n_test), paper), context.paper_scale
                 ),
-                f"clean {linear['Clean']:.2f}%, proposed {linear['Proposed']:.2f}%",
+                f"clean {MeanStd(tuple(linear['Clean'])).format()}%, proposed "
+                f"{MeanStd(tuple(linear['Proposed'])).format()}%",
             )
             for name in ("rbf-svm", "random-forest"):
                 errors = table2[name]
@@ -548,9 +574,10 @@ class PixelPoisoningReproduction(Reproduction):
                     f"{BASELINE_LABELS[name]} resists: test error under the proposed poison at most the paper's "
                     f"{paper}%",
                     claims.at_scale(
-                        claims.at_most(Estimate.from_proportion(errors["Proposed"], n_test), paper), context.paper_scale
+                        claims.at_most(Estimate.measure(errors["Proposed"], n=n_test), paper), context.paper_scale
                     ),
-                    f"clean {errors['Clean']:.2f}%, proposed {errors['Proposed']:.2f}%",
+                    f"clean {MeanStd(tuple(errors['Clean'])).format()}%, proposed "
+                    f"{MeanStd(tuple(errors['Proposed'])).format()}%",
                 )
         for dataset, by_optimizer in figure1.items():
             mean = {o: float(np.mean(v)) for o, v in by_optimizer.items()}
@@ -679,8 +706,8 @@ class PixelPoisoningReproduction(Reproduction):
                 f"{params['random-forest']['n_estimators']} trees, unlimited depth, sqrt features. Training subsets "
                 "(seeded draw): "
                 + ", ".join(f"{BASELINE_LABELS[n]} {s.baseline_train_size[n]:,}" for n in params)
-                + " images; tested on the whole clean test set. The poisons are the first run's (seed "
-                f"{context.seeds[0]}), found with the CNN."
+                + " images; tested on the whole clean test set. Each poisoned row is the mean ± std over the runs, "
+                "each model trained on its own run's poison (found with the CNN); the clean row is one fit."
             )
         for dataset in table1:
             searches = [results.metrics[f"{dataset}/seed {seed}/search"] for seed in context.seeds]

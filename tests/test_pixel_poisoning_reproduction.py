@@ -64,6 +64,8 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
     assert all(len(c["values"]) == 2 for c in table1.values())  # one value per seed
     table2 = {k: c for k, c in cells.items() if k[0] == "Table 2"}
     assert len(table2) == 12 and table2[("Table 2", "Lin-SVM", "Proposed")]["paper"] == 90.3
+    # each poisoned row: one fit per run on that run's poison; the clean row: one fit
+    assert all(len(c["values"]) == (1 if k[2] == "Clean" else 2) for k, c in table2.items())
     figure1 = {k[1] for k in cells if k[0] == "Figure 1"}
     assert figure1 == {"Adam", "SGD", "RMSProp", "AdaBound"}
     # one search and one random pixel per seed (run); the runs' poisons differ
