@@ -23,7 +23,10 @@ Protocol, per seed:
    caption). DeepFool is untargeted: one run per image, reported as the best case (C&W's table).
    ART's stock attacks run the average case only (their row beside ours).
 4. **Figures 3/4/5**: the L2, L0 and L∞ attacks from the first test image of each label to every
-   other label (10 × 10 grids; the diagonal is the original).
+   other label (10 × 10 grids; the diagonal is the original). Where that image is in the attack
+   set (in the paper preset every one is, when the net classifies it correctly), its nine attacks
+   are Table IV's own, kept by the table unit, not run a second time; the figure units attack
+   only the sources outside the attack set (the quick preset's five images hold few of them).
 
 Distances: C&W's images lie in [−0.5, 0.5], artx's in [0, 1]: the same width, so L0, L2 and L∞
 are directly comparable.
@@ -195,6 +198,17 @@ PAPER_SETTINGS = CWAttacksSettings(
 )
 
 
+def _chunk_ranges(s: CWAttacksSettings) -> list[tuple[int, int]]:
+    """The Table IV units' ranges of attack-set positions: ``chunk_images`` at a time."""
+    return [(a, min(a + s.chunk_images, s.attack_images)) for a in range(0, s.attack_images, s.chunk_images)]
+
+
+def _figure_sources(context: RunContext) -> list[int]:
+    """Figures 3–5's sources: the test index of the first test image of each label."""
+    _, y = context.load("test", limit=context.settings.test_limit)
+    return [int(np.flatnonzero(y == label)[0]) for label in range(context.nb_classes)]
+
+
 class CWAttacksReproduction(Reproduction):
     name = "cw-attacks"
     title = "Carlini & Wagner (2017), 'Towards Evaluating the Robustness of Neural Networks': Table IV (MNIST)"
@@ -223,7 +237,7 @@ class CWAttacksReproduction(Reproduction):
     def units(self, context: RunContext) -> list[Unit]:
         """Per seed: phase 0 trains the net; phase 1 runs the attacks in image chunks (costliest first)."""
         s: CWAttacksSettings = context.settings
-        chunks = [(a, min(a + s.chunk_images, s.attack_images)) for a in range(0, s.attack_images, s.chunk_images)]
+        chunks = _chunk_ranges(s)
         units = [Unit(f"seed {seed} · train", {"seed": seed, "part": "train"}) for seed in context.seeds]
         for seed in context.seeds:
             if s.figures:
@@ -256,7 +270,7 @@ class CWAttacksReproduction(Reproduction):
         if part == "table":
             return self._table(context, seed, classifier, args["attack"], *args["images"])
         if part == "figure":
-            return self._figure_unit(context, classifier, args["attack"], *args["labels"])
+            return self._figure_unit(context, seed, classifier, args["attack"], *args["labels"])
         raise ValueError(f"unknown unit part {part!r}")
 
     # ---- net and attack set ----------------------------------------------------------------------
@@ -339,35 +353,51 @@ class CWAttacksReproduction(Reproduction):
             others = np.array([[t for t in range(k) if t != label] for label in y])  # (n, k − 1)
             x_all = np.repeat(x, k - 1, axis=0)
             with context.stage(f"{attack}: {len(x)} images × {k - 1} targets", timing=attack):
-                success, distortion, _ = self._run(context, classifier, attack, x_all, others.reshape(-1))
-            return {
+                success, distortion, x_adv = self._run(context, classifier, attack, x_all, others.reshape(-1))
+            output = {
                 "label": y.tolist(),
                 "average_target": average.tolist(),
                 "targets": others.tolist(),
                 "success": success.reshape(len(x), k - 1).astype(np.int64).tolist(),
                 "distortion": distortion.reshape(len(x), k - 1).tolist(),
             }
+            if attack in FIGURES.values():  # the figures' sources in this chunk: their nine attacks, kept
+                sources = set(_figure_sources(context))
+                x_adv = x_adv.reshape(len(x), k - 1, *x.shape[1:])
+                output["figure"] = {
+                    int(i): {"x_adv": x_adv[p], "success": output["success"][p], "distortion": output["distortion"][p]}
+                    for p, i in enumerate(chosen["index"][start:stop])
+                    if int(i) in sources
+                }
+            return output
         target = None if attack == "deepfool" else average
         with context.stage(f"{attack}: {len(x)} images", timing=attack):
             success, distortion, _ = self._run(context, classifier, attack, x, target)
         return {"label": y.tolist(), "success": success.astype(np.int64).tolist(), "distortion": distortion.tolist()}
 
-    def _figure_unit(self, context: RunContext, classifier: Any, attack: str, first: int, last: int):
+    def _figure_unit(self, context: RunContext, seed: int, classifier: Any, attack: str, first: int, last: int):
+        """The figure's sources of labels ``first``…``last − 1`` that are not in the attack set
+        (those come from the table units), each toward the nine other labels."""
         x, y = context.load("test", limit=context.settings.test_limit)
         k = context.nb_classes
-        sources = [int(np.flatnonzero(y == label)[0]) for label in range(first, last)]
+        in_table = set(self._attack_set(context, seed, classifier)["index"].tolist())
+        sources = [i for i in _figure_sources(context)[first:last] if i not in in_table]
+        if not sources:
+            return {"sources": [], "figure": {}}
         pairs = [(i, t) for i in sources for t in range(k) if t != y[i]]
         x_all = x[[i for i, _ in pairs]]
         target = np.array([t for _, t in pairs], dtype=np.int64)
         with context.stage(f"figure: {attack}, labels {first}–{last - 1} × {k - 1} targets", timing=f"fig {attack}"):
             success, distortion, x_adv = self._run(context, classifier, attack, x_all, target)
+        x_adv = x_adv.reshape(len(sources), k - 1, *x.shape[1:])
+        success = success.reshape(len(sources), k - 1).astype(np.int64)
+        distortion = distortion.reshape(len(sources), k - 1)
         return {
-            "source": [int(y[i]) for i, _ in pairs],
-            "target": target.tolist(),
-            "x": x[sources],
-            "x_adv": x_adv,
-            "success": success.astype(np.int64).tolist(),
-            "distortion": distortion.tolist(),
+            "sources": sources,
+            "figure": {
+                i: {"x_adv": x_adv[j], "success": success[j].tolist(), "distortion": distortion[j].tolist()}
+                for j, i in enumerate(sources)
+            },
         }
 
     # ---- report ----------------------------------------------------------------------------------
@@ -375,11 +405,11 @@ class CWAttacksReproduction(Reproduction):
     def report(self, context: RunContext, results: ResultsWriter, outputs: Mapping[str, Any]) -> None:
         s: CWAttacksSettings = context.settings
         seeds, n = context.seeds, s.attack_images
-        chunks = [(a, min(a + s.chunk_images, n)) for a in range(0, n, s.chunk_images)]
+        chunks = _chunk_ranges(s)
 
         def gathered(seed: int, attack: str) -> dict[str, np.ndarray]:
             parts = [outputs[self._table_unit(seed, attack, a, b).key] for a, b in chunks]
-            return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0]}
+            return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0] if key != "figure"}
 
         trains = [outputs[f"seed {seed} · train"] for seed in seeds]
         accuracy = [t["accuracy"] for t in trains]
@@ -429,18 +459,27 @@ class CWAttacksReproduction(Reproduction):
     def _report_figures(self, context, results, outputs) -> dict[str, dict[str, Any]]:
         s: CWAttacksSettings = context.settings
         seed, k = context.seeds[0], context.nb_classes
+        x_test, y_test = context.load("test", limit=s.test_limit)
+        figure_sources = _figure_sources(context)
+        originals = x_test[figure_sources]
         summary = {}
         for figure, attack in FIGURES.items():
-            parts = [
-                outputs[f"seed {seed} · {figure} · labels {first}–{min(first + s.figure_chunk, k) - 1}"]
-                for first in range(0, k, s.figure_chunk)
-            ]
-            source = np.concatenate([p["source"] for p in parts])
-            target = np.concatenate([p["target"] for p in parts])
-            success = np.concatenate([p["success"] for p in parts]).astype(bool)
-            distortion = np.concatenate([p["distortion"] for p in parts])
-            originals = np.concatenate([p["x"] for p in parts])
-            x_adv = np.concatenate([p["x_adv"] for p in parts])
+            # per source test image: its nine attacks (x_adv, success, distortion), from the table
+            # units (sources in the attack set) or the figure units (the others)
+            by_source: dict[int, Mapping[str, Any]] = {}
+            for a, b in _chunk_ranges(s):
+                by_source.update(outputs[self._table_unit(seed, attack, a, b).key]["figure"])
+            from_table = sorted(int(y_test[int(i)]) for i in by_source)
+            for first in range(0, k, s.figure_chunk):
+                by_source.update(
+                    outputs[f"seed {seed} · {figure} · labels {first}–{min(first + s.figure_chunk, k) - 1}"]["figure"]
+                )
+            by_source = {int(i): entry for i, entry in by_source.items()}
+            source = np.repeat(np.arange(k), k - 1)
+            target = np.array([t for label in range(k) for t in range(k) if t != label])
+            x_adv = np.concatenate([np.asarray(by_source[i]["x_adv"]) for i in figure_sources])
+            success = np.concatenate([np.asarray(by_source[i]["success"]) for i in figure_sources]).astype(bool)
+            distortion = np.concatenate([np.asarray(by_source[i]["distortion"], float) for i in figure_sources])
             label, norm = ATTACKS[attack]
             plot = Figure(figsize=(8, 8.4))
             axes = plot.subplots(k, k)
@@ -480,7 +519,7 @@ class CWAttacksReproduction(Reproduction):
                     float(distortion[success].mean()),
                     digits=1 if norm == "l0" else 3,
                 )
-            summary[attack] = {"success": int(success.sum()), "n": len(success)}
+            summary[attack] = {"success": int(success.sum()), "n": len(success), "labels from Table IV": from_table}
         results.add_metric(f"figures 3-5 (seed {seed})", summary)
         return summary
 

@@ -93,6 +93,12 @@ def test_tiny_cw_attacks(tiny, tmp_path, capsys):
 
     for figure in ("figure3.png", "figure4.png", "figure5.png"):
         assert (folder / figure).is_file()
+    # a figure source in the attack set (three images, from the test set's start, where the first images of labels
+    # 7, 2, 1, 0, 4 lie) reuses Table IV's nine attacks; the figure units attack the other labels' sources
+    figures = results["metrics"]["figures 3-5 (seed 0)"]
+    for attack in ("cw-l2-reference", "cw-l0-reference", "cw-linf-reference"):
+        assert figures[attack]["n"] == 90
+        assert 1 <= len(figures[attack]["labels from Table IV"]) <= 3
     assert sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 9
     assert "99.5" in (folder / "table.md").read_text()
 
