@@ -132,3 +132,16 @@ def test_settings_refuse_unknown_random_variants():
         QUICK.replace(random_variant="white")
     with pytest.raises(ValueError, match="random variant 'nowhere'"):
         QUICK.replace(random_variants=("anywhere, 1.0", "nowhere"))
+
+
+def test_epochs_per_dataset():
+    from artx_reproductions.pixel_poisoning import PAPER
+
+    both = PAPER.replace(cnn_epochs={"mnist": 3, "fashion-mnist": 12}, length_epochs=14)
+    assert both.cnn_spec("mnist").epochs == 3 and both.cnn_spec("fashion-mnist").epochs == 12
+    assert both.cnn_spec("fashion-mnist", 5).epochs == 5 and both.epochs("length_epochs", "mnist") == 14
+    with pytest.raises(ValueError, match=r"cnn_epochs must give one number per dataset \['mnist', 'fashion-mnist'\]"):
+        PAPER.replace(cnn_epochs={"mnist": 3})
+    for bad in (0, 2.5, True, {"mnist": 0, "fashion-mnist": 3}):
+        with pytest.raises(ValueError, match="cnn_epochs must be an int ≥ 1 or a mapping"):
+            PAPER.replace(cnn_epochs=bad)

@@ -1,0 +1,96 @@
+"""Measurement: which proxy should pixel-poisoning's CMA-ES search train, the linear model or a CNN?
+
+Issue 19: the linear proxy misranks the CNN's outcomes; compare it with a CNN proxy on an equal
+search budget and keep the better one as the paper preset's default. To choose without looking at
+the test numbers the reproduction reports, everything here happens inside the training set: a
+seeded ``--validation`` images are held out (clean), the rest is the attacker's training set.
+Per proxy (same seed, same clean model and GradCAM maps, same budget of the paper preset: its
+generations × population, search sample and fitness), the search finds one pixel per class; then
+``paper-cnn`` (the paper preset's Table 1 training, ``--cnn-epochs``) is trained on the poisoned
+training set and its error on the clean held-out images is the poison's strength (higher is a
+stronger poison). Searches are checkpointed in the artx cache (a rerun replays them).
+
+    python benchmarks/proxy_comparison.py --data-dir ../shared/data --proxies linear,lenet5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, help="folder with full MNIST/Fashion-MNIST")
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    parser.add_argument("--proxies", default="linear,lenet5", help="proxy architectures (zoo names), 5 epochs each")
+    parser.add_argument("--validation", type=int, default=10_000, help="clean held-out training images")
+    parser.add_argument("--cnn-epochs", type=int, default=None, help="paper-cnn epochs (default: the paper preset's)")
+    parser.add_argument("--generations", type=int, default=None, help="default: the paper preset's")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from artx import data, registry
+    from artx.evaluation import accuracy
+    from artx.model_cache import cache_key, train_cached
+    from artx.models import to_art_classifier
+    from artx.paths import cache_dir
+    from artx_reproductions.pixel_poisoning import PAPER
+
+    s = PAPER
+    x_all, y_all = data.load(args.dataset, "train", data_dir=args.data_dir)
+    held_out = np.zeros(len(x_all), bool)
+    held_out[np.random.default_rng([args.seed, 19]).choice(len(x_all), size=args.validation, replace=False)] = True
+    x_train, y_train, x_val, y_val = x_all[~held_out], y_all[~held_out], x_all[held_out], y_all[held_out]
+    cnn = s.cnn_spec(args.dataset, args.cnn_epochs)
+    generations = args.generations or s.generations
+    clean = train_cached(cnn, x_train, y_train, seed=args.seed, progress=False)
+    search_index = np.sort(
+        np.random.default_rng(args.seed).choice(len(x_train), size=min(s.search_size, len(x_train)), replace=False)
+    )
+    print(
+        f"{args.dataset}: {len(x_train):,} training / {len(x_val):,} held-out images; paper-cnn {cnn.epochs} epochs "
+        f"(clean held-out error {100 * (1 - accuracy(to_art_classifier(clean.model), x_val, y_val)):.2f}%); search "
+        f"{generations} generations × {s.population_size} on {len(search_index):,} images, seed {args.seed}"
+    )
+    print("proxy      search s   held-out error %   poisoned-train error %   pixels (class: row, col, intensity)")
+    for arch in args.proxies.split(","):
+        proxy = s.proxy.replace(arch=arch)
+        params = {
+            "layer": s.gradcam_layer,
+            "threshold": s.threshold,
+            "generations": generations,
+            "population_size": s.population_size,
+            "sigma0": s.sigma0,
+            "proxy": proxy,
+            "validation_fraction": s.validation_fraction,
+            "reevaluations": s.reevaluations,
+            "seed": args.seed,
+        }
+        identity = {"search": {**params, "proxy": proxy.key_fields()}, "clean_model": clean.key, "n": len(x_train)}
+        key = cache_key(identity)
+        search = registry.create(
+            "poisoning",
+            "gradcam-pixel",
+            to_art_classifier(clean.model),
+            **params,
+            checkpoint_path=cache_dir() / "proxy-comparison" / f"search-{args.dataset}-{key}.json",
+            progress=True,
+        )
+        started = time.perf_counter()
+        search.fit(x_train[search_index], y_train[search_index])
+        seconds = time.perf_counter() - started
+        x_poisoned, _ = search.poison(x_train, y_train)
+        model = to_art_classifier(train_cached(cnn, x_poisoned, y_train, seed=args.seed, progress=False).model)
+        val_error = 100 * (1 - accuracy(model, x_val, y_val))
+        train_error = 100 * (1 - accuracy(model, x_poisoned[search_index], y_train[search_index]))
+        pixels = " ".join(f"{p['class']}:({p['row']},{p['col']},{p['intensity']:.2f})" for p in search.pixels())
+        print(f"{arch:<10} {seconds:8.0f}   {val_error:16.2f}   {train_error:22.2f}   {pixels}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
