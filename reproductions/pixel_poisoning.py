@@ -195,11 +195,16 @@ QUICK = PixelPoisoningSettings(
 )
 PAPER = PixelPoisoningSettings(
     datasets=("mnist", "fashion-mnist"),
-    # 2 datasets × (4 poisons × 3 seeds + 3 more optimizers) × 2 epochs = 60 paper-cnn
-    # epochs ≈ 57 min at 56.7 s per 60k-image epoch (1 thread); 3 epochs would be ≈ 85 min
-    cnn_epochs=2,
-    # training length: 2 poisons × 6 epochs per dataset ≈ 9 min at ~45 s per epoch
-    length_epochs=6,
+    # The paper: "training errors are close to 0%". Epochs = the first at which paper-cnn's eval-mode training
+    # error on the clean training set (the reproduction's seeded 10,000-image subset) is ≤ 1%, chosen on training
+    # error alone: `python benchmarks/training_length.py --data-dir ../shared/data --dataset D --epochs 20|10`
+    # (seed 0): MNIST 1.67% after 1 epoch, 0.66% after 2; Fashion-MNIST 12.09, 8.53, 7.69, 6.77, 4.94, 4.89, 3.63,
+    # 2.77, 2.32, 2.09, 1.63, 1.36, 0.91% after 1..13 (1.55, 1.34 after 14, 15; ≤ 0.8% from 16). At ~57 s per
+    # 60k-image epoch (1 thread), 9 CNNs per seed (4 poisons, 5 more random variants) × 3 seeds + 3 optimizers:
+    # ≈ 1 h of one core on MNIST and ≈ 6 h on Fashion-MNIST.
+    cnn_epochs={"mnist": 2, "fashion-mnist": 13},
+    # training length, beyond Table 1's epochs: 2 poisons × 10 / 20 epochs ≈ 19 / 38 min
+    length_epochs={"mnist": 10, "fashion-mnist": 20},
     search_size=10000,
     # a generation of 16 linear proxies on 8,000 images takes ~1 s: the budget is cheap
     generations=150,
@@ -245,7 +250,8 @@ class PixelPoisoningReproduction(Reproduction):
             "paper",
             "mnist",
             "full MNIST and Fashion-MNIST (60,000 train / 10,000 test); one search per seed on 10,000 training "
-            "images, 150 generations × 16; paper-cnn 2 epochs (~56 s per epoch on one CPU thread); baselines on "
+            "images, 150 generations × 16; paper-cnn 2 epochs on MNIST, 13 on Fashion-MNIST (the first with ≤ 1% "
+            "training error; ~57 s per epoch on one CPU thread); baselines on "
             "all 60,000 training images",
             seeds=3,
             settings=PAPER,
