@@ -66,17 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     for entry in args.proxies.split(","):
         arch, _, epochs = entry.partition(":")
         proxy = s.proxy.replace(arch=arch, epochs=int(epochs) if epochs else s.proxy.epochs)
-        params = {
-            "layer": s.gradcam_layer,
-            "threshold": s.threshold,
-            "generations": generations,
-            "population_size": s.population_size,
-            "sigma0": s.sigma0,
-            "proxy": proxy,
-            "validation_fraction": s.validation_fraction,
-            "reevaluations": s.reevaluations,
-            "seed": args.seed,
-        }
+        params = s.search_params(args.seed, generations=generations, proxy=proxy)
         identity = {"search": {**params, "proxy": proxy.key_fields()}, "clean_model": clean.key, "n": len(x_train)}
         key = cache_key(identity)
         search = registry.create(
