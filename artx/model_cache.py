@@ -25,7 +25,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def cache_writable(folder: Path | None = None) -> bool:
 def train_cached(
     spec: TrainingSpec,
     x: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | Callable[[], np.ndarray],
     *,
     seed: int = 0,
     init_state: Mapping[str, torch.Tensor] | None = None,
@@ -113,6 +113,7 @@ def train_cached(
     use_cache: bool = True,
     progress: bool = True,
     snapshot_epochs: Iterable[int] | None = None,
+    data_identity: str | None = None,
 ) -> TrainedModel:
     """Return the model ``spec`` describes, trained on ``(x, y)``, from the cache when it is there.
 
@@ -129,6 +130,15 @@ def train_cached(
         :func:`artx.training.train`). One run then gives a whole training-length curve. Only a
         call that trains stores snapshots; after a cache hit, a missing ``k``-epoch entry is
         simply trained when asked for.
+    :param data_identity: Names ``(x, y)`` in the key instead of their content hash, for data that
+        is a deterministic function of named inputs but whose bytes are not: a net's float outputs
+        (e.g. soft labels) differ in the last bits between machines and thread counts (measured:
+        a teacher's ``softmax(Z / 100)`` on the 60,000 MNIST training images hashes differently
+        with 1 and 2 threads), so a key on their bytes misses on every other machine. The name
+        must identify everything that made the data (see
+        :meth:`artx_plugins.defensive_distillation.DefensiveDistillation.soft_label_identity`).
+        With it, ``y`` may be a function returning the labels, called only when the model must
+        be trained (soft labels of 60,000 images cost ~20 s of CPU; a cache hit then costs none).
     """
     if not isinstance(spec, TrainingSpec):
         raise TypeError(f"spec must be an artx.training.TrainingSpec; got {type(spec).__name__}")
@@ -136,9 +146,15 @@ def train_cached(
     snapshots = _check_snapshot_epochs(snapshot_epochs, spec.epochs)
     if snapshots and not use_cache:
         raise ValueError("snapshot_epochs needs the cache (use_cache=True): the snapshots are stored there")
+    if data_identity is not None and not isinstance(data_identity, str):
+        raise TypeError(f"data_identity must be None or a str naming the data; got {type(data_identity).__name__}")
+    if data_identity is not None and not data_identity.strip():
+        raise ValueError(f"data_identity must name the data (a non-empty str); got {data_identity!r}")
+    if callable(y) and data_identity is None:
+        raise TypeError("y may be a function making the labels only with data_identity (the key cannot hash it)")
     key_spec = {
         **spec.key_fields(),
-        "data": fingerprint(x, y),
+        "data": fingerprint(x, y) if data_identity is None else data_identity,
         "seed": seed,
         "init": None if init_state is None else state_fingerprint(init_state),
     }
@@ -163,6 +179,8 @@ def train_cached(
                 weights_path,
             )
 
+    if callable(y):
+        y = y()
     model = spec.build_model(seed)
     if init_state is not None:
         model.load_state_dict(init_state)

@@ -337,10 +337,19 @@ class DefensiveDistillationReproduction(Reproduction):
             "teacher": context.train(distiller.teacher_spec(ARCH), x, y, seed=seed, label="teacher", init_state=init)
         }
         if student:
-            with context.stage(f"soft labels of the teacher at T = {s.temperature:g} on {len(x):,} images"):
-                soft = distiller.soft_labels(stages["teacher"].model, x)
+
+            def soft_labels() -> np.ndarray:  # computed only when the student is not in the cache
+                with context.stage(f"soft labels of the teacher at T = {s.temperature:g} on {len(x):,} images"):
+                    return distiller.soft_labels(stages["teacher"].model, x)
+
             stages["student"] = context.train(
-                distiller.student_spec(ARCH), x, soft, seed=seed, label="student", init_state=init
+                distiller.student_spec(ARCH),
+                x,
+                soft_labels,
+                seed=seed,
+                label="student",
+                init_state=init,
+                data_identity=distiller.soft_label_identity(stages["teacher"].key, x),
             )
         return stages
 

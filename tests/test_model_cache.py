@@ -59,6 +59,44 @@ def test_key_depends_on_data_hyperparameters_seed_and_init(small):
     assert not any(v.from_cache for v in variants)
 
 
+def test_data_identity_keys_labels_by_name_and_makes_them_only_on_a_miss(small):
+    """Soft labels differ in the last bits between machines: a named identity keys them instead."""
+    x, y = small
+    soft = np.eye(10, dtype=np.float32)[y] * np.float32(0.9) + np.float32(0.01)
+    calls = []
+
+    def make_soft():
+        calls.append(1)
+        return soft
+
+    spec = TrainingSpec("shallow-mlp", epochs=1)
+    first = train_cached(spec, x, make_soft, seed=0, data_identity="teacher A at T=20", progress=False)
+    assert (first.from_cache, len(calls)) == (False, 1)
+    # other bytes (one label moved by one ulp), same name: the same entry, and no labels made
+    nudged = soft.copy()
+    nudged[0, 0] = np.nextafter(nudged[0, 0], np.float32(1))
+    again = train_cached(spec, x, nudged, seed=0, data_identity="teacher A at T=20", progress=False)
+    lazy = train_cached(spec, x, make_soft, seed=0, data_identity="teacher A at T=20", progress=False)
+    assert again.from_cache and lazy.from_cache and again.key == lazy.key == first.key and len(calls) == 1
+    other = train_cached(spec, x, soft, seed=0, data_identity="teacher B at T=20", progress=False)
+    by_bytes = train_cached(spec, x, soft, seed=0, progress=False)
+    assert len({first.key, other.key, by_bytes.key}) == 3 and not other.from_cache
+
+
+@pytest.mark.parametrize(
+    "identity, labels, error, match",
+    [
+        (3, None, TypeError, "data_identity must be None or a str.*int"),
+        ("  ", None, ValueError, "data_identity must name the data"),
+        (None, lambda: None, TypeError, "only with data_identity"),
+    ],
+)
+def test_bad_data_identity(small, identity, labels, error, match):
+    x, y = small
+    with pytest.raises(error, match=match):
+        train_cached(TrainingSpec("lenet5", epochs=1), x, labels or y, data_identity=identity, progress=False)
+
+
 def test_corrupt_entry_is_retrained(small, caplog):
     x, y = small
     first = train_cached(TrainingSpec("lenet5", epochs=1), x, y, seed=0, progress=False)

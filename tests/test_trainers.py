@@ -172,6 +172,23 @@ def test_distillation_is_teacher_at_t_then_student_at_t_on_soft_labels(tiny):
     assert same_weights(by_hand_teacher, teacher)
     by_hand_student = train_cached(d.student_spec(), x, d.soft_labels(by_hand_teacher, x), seed=3, progress=False).model
     assert same_weights(by_hand_student, student)
+    # keyed by provenance (teacher entry, T, images) so the entry is found wherever the run moves
+    teacher_entry = train_cached(d.teacher_spec(), x, y, seed=3, progress=False)
+    identity = d.soft_label_identity(teacher_entry.key, x)
+    assert teacher_entry.key in identity and identity == d.soft_label_identity(teacher_entry.key, x.copy())
+    assert identity != d.soft_label_identity(teacher_entry.key, x[:-1])
+    assert identity != trainer("defensive-distillation", temperature=10.0).soft_label_identity(teacher_entry.key, x)
+    named = train_cached(
+        d.student_spec(),
+        x,
+        lambda: d.soft_labels(teacher_entry.model, x),
+        seed=3,
+        data_identity=identity,
+        progress=False,
+    )
+    assert same_weights(named.model, student)
+    with pytest.raises(TypeError, match="teacher_key"):
+        d.soft_label_identity("", x)
     # the student starts from the same initial weights as the teacher, not from the teacher
     wrong = build_model("shallow-mlp", seed=0)
     wrong.load_state_dict(teacher.state_dict())

@@ -17,11 +17,16 @@ Defaults follow Papernot et al. and Carlini & Wagner: T = 100, the same epochs f
 The teacher is kept as :attr:`teacher_` after ``fit``. For the trained-model cache a
 reproduction runs the stages itself::
 
-    teacher = train_cached(d.teacher_spec(arch), x, y, seed=s).model
-    student = train_cached(d.student_spec(arch), x, d.soft_labels(teacher, x), seed=s).model
+    teacher = train_cached(d.teacher_spec(arch), x, y, seed=s)
+    student = train_cached(
+        d.student_spec(arch), x, d.soft_labels(teacher.model, x), seed=s,
+        data_identity=d.soft_label_identity(teacher.key, x),
+    ).model
 
 which gives bit for bit (on the CPU) what ``fit`` gives for a classifier wrapping
-``build_model(arch, seed=s)`` with ``seed=s``.
+``build_model(arch, seed=s)`` with ``seed=s``. The student's entry is keyed by where its labels
+came from (the teacher's entry, T and the images), not by their bytes: those differ in the last
+bits between machines and thread counts, and a key on them misses wherever the run moves.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from artx.data import fingerprint
 from artx.training import CrossEntropy, TrainingHistory, TrainingSpec, train
 from artx.validation import check_float, check_images_for
 from artx_plugins._trainers import SpecTrainer, arch_of, bare_model, device_of, refuse_fit_kwargs
@@ -107,6 +113,18 @@ class DefensiveDistillation(SpecTrainer):
         The same spec as the teacher's: the stages differ by their labels (hence cache keys).
         """
         return self.teacher_spec(arch)
+
+    def soft_label_identity(self, teacher_key: str, x: np.ndarray) -> str:
+        """A name for :meth:`soft_labels` of the cached teacher ``teacher_key`` on ``x``, stable
+        across machines (``data_identity`` of :func:`artx.model_cache.train_cached`).
+
+        :param teacher_key: The teacher's trained-model cache key (``TrainedModel.key``).
+        :param x: The images the soft labels are computed on.
+        """
+        if not isinstance(teacher_key, str) or not teacher_key:
+            raise TypeError(f"teacher_key must be a non-empty str (a cache key); got {teacher_key!r}")
+        x = check_images_for(self.classifier, x)
+        return f"images {fingerprint(x)} labelled softmax(Z/{self.temperature!r}) by cached model {teacher_key}"
 
     def soft_labels(self, teacher: nn.Module, x: np.ndarray) -> np.ndarray:
         """The teacher's ``softmax(Z(x) / T)``: float32 probability rows (N, classes).
