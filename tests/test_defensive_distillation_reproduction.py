@@ -31,6 +31,7 @@ TINY = """
                 cw_l2={"binary_search_steps": 2, "max_iter": 20, "initial_const": 0.1},
                 cw_l0={"max_iter": 10},
                 cw_linf={"max_iter": 10},
+                budget_check_iter=30,
                 fgsm_eps_step=0.1,
                 attack_batch=4,
                 mechanism_images=40,
@@ -96,6 +97,19 @@ def test_tiny_defensive_distillation(tiny, tmp_path, capsys):
     assert len(distances) >= 3
     assert {c["paper"] for c in distances} <= {distance for distance, _ in CW_TABLE4.values()}
 
+    # the budget check attacks exactly the images each reference attack missed, and hits at most as many
+    budget = by_table["Reference attacks' misses"]
+    assert budget, "the tiny preset's budget check ran"
+    rates = {(c["row"], c["column"]): c["mean"] for c in success}
+    for cell in budget:
+        label, _, kind = cell["row"].partition(": ")
+        if kind.startswith("misses"):
+            assert cell["mean"] == pytest.approx(4 * (100 - rates[(label, cell["column"])]) / 100)
+            hits = next(c for c in budget if c["row"] == f"{label}: of them hit at the larger budget" and
+                        c["column"] == cell["column"])  # fmt: skip
+            assert 0 <= hits["mean"] <= cell["mean"]
+    assert len(budget) == 2 * 3 * 2  # misses and hits × three reference attacks × two nets
+
     # the κ sweep has a row per κ
     transfer = [t for t in tables if t.startswith("Transfer")]
     assert transfer
@@ -129,6 +143,8 @@ def test_tiny_defensive_distillation(tiny, tmp_path, capsys):
     [
         ({"init_epochs": 6}, "init_epochs must lie in"),
         ({"chunk_images": 0}, "chunk_images must be an int ≥ 1"),
+        ({"budget_check_iter": 0}, "budget_check_iter must be None or an int ≥ 1"),
+        ({"budget_check_iter": 10.0}, "budget_check_iter must be None or an int ≥ 1"),
         ({"transfer_images": 21}, "transfer_images must lie in"),
         ({"kappas": (5.0, 10.0)}, "kappas must be increasing and start at 0"),
         ({"kappas": (0.0, 20.0, 10.0)}, "kappas must be increasing and start at 0"),
