@@ -45,6 +45,37 @@ def first_correct(classifiers: Sequence[Any], x: np.ndarray, y: np.ndarray, n: i
     return np.concatenate(found)[:n] if found else np.empty(0, dtype=np.int64)
 
 
+def reattack_misses(
+    attack: Any, classifier: Any, x: np.ndarray, target: np.ndarray, hit: np.ndarray, limit: int | None = None
+) -> np.ndarray:
+    """Run a targeted ``attack`` (an ART evasion attack, typically the one that made ``hit`` at a
+    larger budget) on the images ``hit`` marks as missed, the first ``limit`` of them (all when
+    None), to measure how many of the misses that attack explains.
+
+    :param attack: An ART evasion attack with ``generate(x, y=one_hot_targets)``.
+    :param classifier: The ART classifier it attacks (its predictions decide a hit).
+    :param x: Images, shape (n, ...).
+    :param target: Target class per image, shape (n,).
+    :param hit: Whether the first attack reached the target, bool of shape (n,).
+    :param limit: At most this many misses attacked again (the first ones), or None.
+    :return: Per image 1 (reached the target now), 0 (missed again) or -1 (not attacked again:
+        hit before, or a miss past ``limit``).
+    """
+    check_labels(target, "target", n_samples=len(x), nb_classes=classifier.nb_classes)
+    hit = np.asarray(hit)
+    if hit.dtype != bool or hit.shape != (len(x),):
+        raise ValueError(f"hit must be a bool array of shape ({len(x)},); got {hit.dtype} of shape {hit.shape}")
+    if limit is not None:
+        check_int(limit, "limit", minimum=0)
+    missed = np.flatnonzero(~hit)[:limit]
+    result = np.full(len(x), -1, dtype=np.int64)
+    if missed.size:
+        onehot = np.eye(classifier.nb_classes, dtype=np.float32)[target[missed]]
+        x_again = attack.generate(x[missed], y=onehot).astype(np.float32)
+        result[missed] = predict_labels(classifier, x_again) == target[missed]
+    return result
+
+
 def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
     """Fraction of ``x`` that ``classifier`` labels ``y`` (in [0, 1])."""
     check_labels(y, "y", n_samples=len(x))

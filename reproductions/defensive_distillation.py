@@ -54,7 +54,7 @@ from matplotlib.figure import Figure
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import first_correct, perturbation_norms, predict_labels
+from artx.evaluation import first_correct, perturbation_norms, predict_labels, reattack_misses
 from artx.models import build_model
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit, merge_outputs
 from artx.results import ResultsWriter
@@ -478,15 +478,12 @@ class DefensiveDistillationReproduction(Reproduction):
         budget = context.settings.budget_check_iter
         if budget is None or budget <= max_iter:
             return None
-        check = np.full(len(x), -1, dtype=np.int64)
-        missed = np.flatnonzero(~hit)
-        if missed.size:
-            with context.stage(
-                f"{attack} again on its {missed.size} miss(es) on the {net} net at {budget} iterations",
-                timing=f"{net} · {attack} · budget check",
-            ):
-                x_again, _ = self._run_attack(context, classifier, attack, x[missed], target[missed], max_iter=budget)
-            check[missed] = predict_labels(classifier, x_again) == target[missed]
+        with context.stage(
+            f"{attack} again on its {int(np.sum(~hit))} miss(es) on the {net} net at {budget} iterations",
+            timing=f"{net} · {attack} · budget check",
+        ):
+            again = self._make_attack(context, classifier, attack, max_iter=budget)
+            check = reattack_misses(again, classifier, x, target, hit)
         return check.tolist()
 
     @staticmethod

@@ -36,6 +36,8 @@ TINY = """
                 deepfool={"max_iter": 20},
                 art_cw={"max_iter": 2},
                 figure_chunk=10,
+                budget_check_iter=30,
+                budget_check_pairs=1,
             )),
         }
 """
@@ -91,6 +93,15 @@ def test_tiny_cw_attacks(tiny, tmp_path, capsys):
     assert {c["row"].split(" — ")[0] for c in art} == {ATTACKS[a][0] for a in ART_STOCK}
     assert all(c["paper"] is None for c in art)
 
+    # the budget check: each reference attack's misses, the first one per unit (two units) attacked again
+    budget = {(c["row"], c["column"]): c["mean"] for c in cells if c["table"].startswith("Reference attacks' misses")}
+    notes = (folder / "table.md").read_text()
+    for attack in ("cw-l0-reference", "cw-l2-reference", "cw-linf-reference"):
+        label = ATTACKS[attack][0]
+        misses, again, hits = (budget[(label, column)] for column in ("misses", "attacked again", "of them hit"))
+        assert 0 <= hits <= again <= min(misses, 2) and (again >= 1) == (misses >= 1)
+        assert (f"{label}: {misses:.0f} of its Table IV attacks" in notes) == (misses >= 1)
+
     for figure in ("figure3.png", "figure4.png", "figure5.png"):
         assert (folder / figure).is_file()
     # a figure source in the attack set (three images, from the test set's start, where the first images of labels
@@ -142,7 +153,14 @@ def test_ratio_claim_uses_the_paired_images():
 
 @pytest.mark.parametrize(
     "changes, message",
-    [({"attack_images": 0}, "attack_images"), ({"chunk_images": 1.5}, "chunk_images"), ({"epochs": True}, "epochs")],
+    [
+        ({"attack_images": 0}, "attack_images"),
+        ({"chunk_images": 1.5}, "chunk_images"),
+        ({"epochs": True}, "epochs"),
+        ({"budget_check_pairs": 0}, "budget_check_pairs must be an int ≥ 1"),
+        ({"budget_check_iter": 0}, "budget_check_iter must be None or an int ≥ 1"),
+        ({"budget_check_iter": "10000"}, "budget_check_iter must be None or an int ≥ 1"),
+    ],
 )
 def test_settings_refuse_bad_values(changes, message):
     from artx_reproductions.cw_attacks import QUICK

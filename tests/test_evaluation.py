@@ -86,3 +86,59 @@ def test_first_correct_matches_a_full_pass_and_stops_early():
     np.testing.assert_array_equal(first_correct([a, b], x, y, 50, block=100), full[:50])
     assert a.seen == b.seen < 1000  # stopped once 50 were found
     np.testing.assert_array_equal(first_correct([a, b], x, y, 5000, block=64), full)  # fewer than asked: all of them
+
+
+class _ReadsPixel:
+    """A classifier that predicts the class written (× 0.1) in an image's first pixel."""
+
+    clip_values = (0.0, 1.0)
+    nb_classes = 4
+
+    def predict(self, x, batch_size=256):
+        return np.eye(4, dtype=np.float32)[np.rint(x[:, 0, 0, 0] * 10).astype(int)]
+
+
+class _WritesTarget:
+    """An attack that reaches the target only for images whose second pixel is 1 (records what it saw)."""
+
+    def __init__(self):
+        self.seen = None
+
+    def generate(self, x, y):
+        self.seen = x.copy()
+        out = x.copy()
+        reach = x[:, 0, 0, 1] == 1.0
+        out[reach, 0, 0, 0] = np.argmax(y[reach], axis=1) / 10
+        return out
+
+
+def test_reattack_misses_attacks_only_the_misses_up_to_limit():
+    from artx.evaluation import reattack_misses
+
+    x = np.zeros((5, 1, 2, 2), dtype=np.float32)
+    x[[1, 3], 0, 0, 1] = 1.0  # the attack can reach the target on images 1 and 3 only
+    target = np.array([2, 3, 1, 2, 3])
+    hit = np.array([True, False, False, False, True])
+    attack = _WritesTarget()
+    np.testing.assert_array_equal(reattack_misses(attack, _ReadsPixel(), x, target, hit), [-1, 1, 0, 1, -1])
+    np.testing.assert_array_equal(attack.seen, x[[1, 2, 3]])  # the misses only
+    np.testing.assert_array_equal(reattack_misses(attack, _ReadsPixel(), x, target, hit, limit=2), [-1, 1, 0, -1, -1])
+    assert reattack_misses(attack, _ReadsPixel(), x, target, np.ones(5, bool)).tolist() == [-1] * 5
+
+
+@pytest.mark.parametrize(
+    "hit, target, limit, error, message",
+    [
+        (np.zeros(4, bool), np.zeros(5, np.int64), None, ValueError, r"hit must be a bool array of shape \(5,\)"),
+        (np.zeros(5, np.int64), np.zeros(5, np.int64), None, ValueError, "hit must be a bool array"),
+        (np.zeros(5, bool), np.full(5, 4), None, ValueError, "target"),
+        (np.zeros(5, bool), np.zeros(5, np.float32), None, TypeError, "target"),
+        (np.zeros(5, bool), np.zeros(5, np.int64), -1, ValueError, "limit"),
+    ],
+)
+def test_reattack_misses_refuses_bad_arguments(hit, target, limit, error, message):
+    from artx.evaluation import reattack_misses
+
+    x = np.zeros((5, 1, 2, 2), dtype=np.float32)
+    with pytest.raises(error, match=message):
+        reattack_misses(_WritesTarget(), _ReadsPixel(), x, target, hit, limit=limit)
