@@ -102,6 +102,16 @@ def test_tiny_cw_attacks(tiny, tmp_path, capsys):
         assert 0 <= hits <= again <= min(misses, 2) and (again >= 1) == (misses >= 1)
         assert (f"{label}: {misses:.0f} of its Table IV attacks" in notes) == (misses >= 1)
 
+    # the reach check: every L2/L∞ reference miss given to PGD at the paper's worst-case distance
+    reach = {(c["row"], c["column"]): c["mean"] for c in cells if c["table"].startswith("Targeted PGD on")}
+    assert {row for row, _ in reach} == {ATTACKS[a][0] for a in ("cw-l2-reference", "cw-linf-reference")}
+    for attack in ("cw-l2-reference", "cw-linf-reference"):
+        label, eps = ATTACKS[attack][0], TABLE4[attack]["worst"][0]
+        misses = reach[(label, "misses")]
+        assert misses == budget[(label, "misses")]
+        assert 0 <= reach[(label, f"reached by PGD at ε = {eps:g}")] <= misses
+        assert (f"{label}: its {misses:.0f} Table IV misses given to targeted PGD" in notes) == (misses >= 1)
+
     for figure in ("figure3.png", "figure4.png", "figure5.png"):
         assert (folder / figure).is_file()
     # a figure source in the attack set (three images, from the test set's start, where the first images of labels
@@ -159,6 +169,7 @@ def test_ratio_claim_uses_the_paired_images():
         ({"epochs": True}, "epochs"),
         ({"budget_check_pairs": 0}, "budget_check_pairs must be an int ≥ 1"),
         ({"budget_check_iter": 0}, "budget_check_iter must be None or an int ≥ 1"),
+        ({"reach_check": 1}, "reach_check must be a bool"),
         ({"budget_check_iter": "10000"}, "budget_check_iter must be None or an int ≥ 1"),
     ],
 )
