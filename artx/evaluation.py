@@ -3,11 +3,12 @@ perturbation norms, and mean ± std over seeds."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,21 @@ def first_correct(classifiers: Sequence[Any], x: np.ndarray, y: np.ndarray, n: i
         found.append(start + np.flatnonzero(correct))
         count += int(correct.sum())
     return np.concatenate(found)[:n] if found else np.empty(0, dtype=np.int64)
+
+
+@contextlib.contextmanager
+def numpy_seed(seed: int | np.ndarray) -> Iterator[None]:
+    """Seed numpy's global generator for a block and put the caller's state back afterwards: ART's PGD
+    draws its random starts from it, so a run stays deterministic and leaves global state alone.
+
+    :param seed: Anything ``np.random.seed`` takes (an int, or an array of uint32).
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def reattack_misses(

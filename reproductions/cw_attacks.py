@@ -46,7 +46,7 @@ from matplotlib.figure import Figure
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import first_correct, perturbation_norms, predict_labels, reattack_misses
+from artx.evaluation import first_correct, numpy_seed, perturbation_norms, predict_labels, reattack_misses
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
 from artx.training import TrainingSpec
@@ -461,13 +461,8 @@ class CWAttacksReproduction(Reproduction):
                     max_iter=REACH_ITERATIONS, targeted=True, num_random_init=int(start > 0),
                     batch_size=max(1, len(x)), verbose=False,
                 )  # fmt: skip
-                # ART draws PGD's random starts from numpy's global generator: seed it, then restore it
-                saved = np.random.get_state()
-                np.random.seed(np.random.SeedSequence([seed, unit_start, start, 2017]).generate_state(1))
-                try:
+                with numpy_seed(np.random.SeedSequence([seed, unit_start, start, 2017]).generate_state(1)):
                     again = reattack_misses(pgd, classifier, x, target, hit | reached)
-                finally:
-                    np.random.set_state(saved)
                 reached |= again == 1
         return {"reach_checked": [int(np.sum(~hit))], "reach_hits": [int(np.sum(reached))]}
 
@@ -523,10 +518,9 @@ class CWAttacksReproduction(Reproduction):
                 for case, value in _cases(attack, gathered(seed, attack)).items():
                     cases[attack].setdefault(case, []).append(value)
         self._report_table(results, cases, n)
-        budget = self._report_budget_check(
-            context, results, {a: [gathered(seed, a) for seed in seeds] for a in ALL_TARGETS}
-        )
-        reach = self._report_reach_check(results, {a: [gathered(seed, a) for seed in seeds] for a in REACH_NORMS})
+        all_targets = {a: [gathered(seed, a) for seed in seeds] for a in ALL_TARGETS}
+        budget = self._report_budget_check(context, results, all_targets)
+        reach = self._report_reach_check(results, {a: all_targets[a] for a in REACH_NORMS})
         figures = self._report_figures(context, results, outputs) if s.figures else {}
         for attack in ATTACKS:
             results.timings[f"seconds per attacked image (× targets): {attack}"] = context.timings.get(attack, 0.0) / (

@@ -22,11 +22,10 @@ Adversarial Examples", as the survey slides of seed 004 present it (spec: ``pape
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from torch import nn
 
 from artx import claims, registry
 from artx.claims import Estimate
-from artx.evaluation import perturbation_norms
+from artx.evaluation import numpy_seed, perturbation_norms
 from artx.models import build_model
 from artx.reproduction import Preset, Reproduction, RunContext, Settings, Unit
 from artx.results import ResultsWriter
@@ -271,18 +270,6 @@ PAPER_SETTINGS = LinearExplanationSettings(
     cw_max_iter=1000,
     train_error_size=5000,
 )
-
-
-@contextlib.contextmanager
-def _numpy_seed(seed: int) -> Iterator[None]:
-    """ART's PGD draws its random start from numpy's global RNG: seed it for the call and put the
-    caller's state back afterwards (the run stays deterministic and leaves global state alone)."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 def _figure_pick(y: np.ndarray, grid: int) -> np.ndarray:
@@ -546,7 +533,7 @@ class LinearExplanationReproduction(Reproduction):
             batch_size=256,
             verbose=False,
         )
-        with _numpy_seed(seed):
+        with numpy_seed(seed):
             return attack.generate(x, y=np.eye(classifier.nb_classes, dtype=np.float32)[y]).astype(np.float32)
 
     @staticmethod

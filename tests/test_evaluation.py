@@ -142,3 +142,17 @@ def test_reattack_misses_refuses_bad_arguments(hit, target, limit, error, messag
     x = np.zeros((5, 1, 2, 2), dtype=np.float32)
     with pytest.raises(error, match=message):
         reattack_misses(_WritesTarget(), _ReadsPixel(), x, target, hit, limit=limit)
+
+
+def test_numpy_seed_is_deterministic_and_restores_the_callers_state():
+    from artx.evaluation import numpy_seed
+
+    np.random.seed(123)
+    with numpy_seed(7):
+        first = np.random.rand(3)
+    after = np.random.rand(3)
+    with numpy_seed(7):
+        second = np.random.rand(3)
+    np.random.seed(123)
+    assert np.array_equal(first, second)
+    assert np.array_equal(after, np.random.rand(3))  # the caller's stream went on as if untouched
