@@ -211,6 +211,10 @@ QUICK = CWAttacksSettings(
     cw_l0={"max_iter": 100},
     cw_linf={"max_iter": 100},
     chunk_images=5,
+    # one figure unit per attack (the figures' sources outside the attack set in one batch): timed as the README
+    # runs it, serially on an idle 2-core machine from an empty cache, 10.0 min with 5 labels per unit (the
+    # issue's limit), 9.5 min with 10 (`--workers 2`: 5.5 min)
+    figure_chunk=10,
 )
 # C&W's L2 at its reference class default, 10,000 iterations per binary-search step (CarliniL2's
 # MAX_ITERATIONS; their example harness test_attack.py runs 1,000; the slides give none), as the
