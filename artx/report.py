@@ -11,9 +11,11 @@ and ``<out>/index.html``, plain HTML and CSS, no JavaScript:
 - the index: per reproduction, the preset, the wall time, the count of cells within tolerance
   and the claim verdicts.
 
-Tolerance (the fidelity review's convention): ±3 points for accuracies and error rates (cells
-in %), ±1.5 for detection accuracies; other quantities (distances, L0 counts) are compared
-relatively, ±10 %. A cell with no paper value is shown plain.
+Tolerance (the fidelity review's convention, :func:`artx.results.tolerance`): ±3 points for
+accuracies and error rates (cells in %), ±1.5 for detection accuracies; other quantities
+(distances, L0 counts) are compared relatively, ±10 %. A cell with no paper value is shown plain.
+The cells outside tolerance are listed with the measured reasons the reproduction gave for them
+(``results.json``'s ``misses``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from artx import atomic
+from artx.results import tolerance
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +60,6 @@ class Summary:
     within: int
     compared: int
     verdicts: dict[str, int]
-
-
-def tolerance(label: str, paper: float) -> float:
-    """The allowed |ours − paper| for a cell whose table and column read ``label`` (see the
-    module docstring)."""
-    text = label.lower()
-    percent = "%" in text or "accuracy" in text or "error" in text
-    if percent and "detection" in text:
-        return 1.5
-    if percent:
-        return 3.0
-    return 0.1 * abs(paper)
 
 
 def cell_class(label: str, mean: float, paper: float | None) -> str:
@@ -148,6 +139,13 @@ def reproduction_page(blob: dict[str, Any]) -> tuple[str, Summary]:
         html_table, w, c = _table_html(name, tables[name])
         body.append(html_table)
         within, compared = within + w, compared + c
+    if blob.get("misses"):
+        body.append("<h2>Cells outside the paper's tolerance, with their measured reasons</h2><ul>")
+        for miss in blob["misses"]:
+            reason = " ".join(miss["reasons"]) or "unexplained"
+            where = " · ".join(miss[key] for key in ("table", "row", "column"))
+            body.append(f"<li>{_escape(where)}: {_escape(reason)}</li>")
+        body.append("</ul>")
     verdicts: dict[str, int] = {}
     if blob.get("claims"):
         body.append("<h2>Claims</h2><ul>")

@@ -39,6 +39,24 @@ CLAIM_RULE = (
     "much, and is INCONCLUSIVE in between; N/A marks paper-scale numbers on a smaller preset."
 )
 
+TOLERANCE_RULE = (
+    "±3 points for accuracies and error rates (cells in %), ±1.5 for detection accuracies, ±10 % of the paper's "
+    "value for other quantities (distances, pixel counts)"
+)
+
+
+def tolerance(label: str, paper: float) -> float:
+    """The allowed |ours − paper| for a cell whose table and column read ``label`` (the fidelity
+    review's convention, :data:`TOLERANCE_RULE`)."""
+    text = label.lower()
+    percent = "%" in text or "accuracy" in text or "error" in text
+    if percent and "detection" in text:
+        return 1.5
+    if percent:
+        return 3.0
+    return 0.1 * abs(paper)
+
+
 _VERSIONED = (
     "artx",
     "artx-plugins",
@@ -113,6 +131,13 @@ class Cell:
     def stats(self) -> MeanStd:
         return MeanStd(self.values)
 
+    @property
+    def within_tolerance(self) -> bool | None:
+        """Whether our mean is within :func:`tolerance` of the paper's value (None: no paper value)."""
+        if self.paper is None:
+            return None
+        return abs(self.stats.mean - self.paper) <= tolerance(f"{self.table} {self.column}", self.paper)
+
     def as_dict(self) -> dict[str, Any]:
         stats = self.stats
         return {
@@ -124,6 +149,7 @@ class Cell:
             "std": stats.std,
             "paper": self.paper,
             "difference": None if self.paper is None else stats.mean - self.paper,
+            "within_tolerance": self.within_tolerance,
         }
 
     def markdown(self) -> str:
@@ -198,6 +224,8 @@ class ResultsWriter:
         self.config: dict[str, Any] = dict(config or {})
         self.command = command or " ".join(sys.argv)
         self.cells: list[Cell] = []
+        #: Measured reasons for cells outside the paper's tolerance: (table, rows, columns, reason).
+        self.miss_reasons: list[tuple[str, frozenset[str] | None, frozenset[str] | None, str]] = []
         self.claims: list[Claim] = []
         self.notes: list[str] = []
         self.metrics: dict[str, Any] = {}
@@ -232,6 +260,51 @@ class ResultsWriter:
         cell = Cell(table, row, column, values, None if paper is None else float(paper), digits)
         self.cells = [c for c in self.cells if (c.table, c.row, c.column) != (table, row, column)] + [cell]
         return cell
+
+    def explain_misses(
+        self,
+        table: str,
+        reason: str,
+        *,
+        rows: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """Give the measured reason why cells of ``table`` (all, or those in ``rows`` and ``columns``)
+        may miss the paper: ``table.md`` lists every cell outside the paper's tolerance with the
+        reasons given for it, or "unexplained". A reason is a sentence with the numbers that show
+        it, measured in this run (or named with the command that measured it); it is shown only
+        for cells that miss.
+
+        :param table: The table's title, as given to :meth:`add_cell`.
+        :param reason: The reason, in words and measured numbers.
+        :param rows: Only these rows (default: every row).
+        :param columns: Only these columns (default: every column).
+        """
+        for name, value in (("rows", rows), ("columns", columns)):
+            if value is not None and (isinstance(value, str) or not all(isinstance(v, str) for v in value)):
+                raise TypeError(f"{name} must be a sequence of str or None; got {value!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"reason must be a non-empty str; got {reason!r}")
+        self.miss_reasons.append(
+            (table, None if rows is None else frozenset(rows), None if columns is None else frozenset(columns), reason)
+        )
+
+    def misses(self) -> list[tuple[Cell, list[str]]]:
+        """Every cell outside the paper's tolerance, with the reasons given for it (empty: unexplained)."""
+        return [
+            (
+                cell,
+                [
+                    reason
+                    for table, rows, columns, reason in self.miss_reasons
+                    if table == cell.table
+                    and (rows is None or cell.row in rows)
+                    and (columns is None or cell.column in columns)
+                ],
+            )
+            for cell in self.cells
+            if cell.within_tolerance is False
+        ]
 
     def add_claim(self, text: str, decision: Decision, measured: str) -> Claim:
         """Record a paper claim with its :class:`~artx.claims.Decision` (from :mod:`artx.claims`:
@@ -296,6 +369,10 @@ class ResultsWriter:
             "seeds": self.seeds,
             "config": self.config,
             "cells": [cell.as_dict() for cell in self.cells],
+            "misses": [
+                {"table": cell.table, "row": cell.row, "column": cell.column, "reasons": reasons}
+                for cell, reasons in self.misses()
+            ],
             "claims": [dataclasses.asdict(claim) for claim in self.claims],
             "metrics": self.metrics,
             "notes": self.notes,
@@ -348,6 +425,7 @@ class ResultsWriter:
                 for row in rows
             ]
             lines.append("")
+        lines += self._misses_markdown()
         if self.claims:
             lines += ["## Claims", "", f"{self.claim_summary()}; {CLAIM_RULE}", ""]
             lines += [f"- {claim.line()}" for claim in self.claims] + [""]
@@ -356,6 +434,28 @@ class ResultsWriter:
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(name).stem}]({name})" for name in sorted(self.figures)] + [""]
         return "\n".join(lines)
+
+    def _misses_markdown(self) -> list[str]:
+        """The section that lists each cell outside the paper's tolerance with its measured reason."""
+        compared = [cell for cell in self.cells if cell.paper is not None]
+        if not compared:
+            return []
+        misses = self.misses()
+        lines = [
+            "## Cells outside the paper's tolerance",
+            "",
+            f"{len(compared) - len(misses)} of {len(compared)} cells with a paper value are within tolerance "
+            f"({TOLERANCE_RULE}).",
+            "",
+        ]
+        for cell, reasons in misses:
+            difference = cell.stats.mean - cell.paper
+            lines.append(
+                f"- {cell.table} · {cell.row} · {cell.column}: ours {cell.stats.mean:.{cell.digits}f}, paper "
+                f"{cell.paper:.{cell.digits}f} ({difference:+.{cell.digits}f}) — "
+                + (" ".join(reasons) if reasons else "unexplained")
+            )
+        return lines + [""] if misses else lines
 
     def check_writable(self) -> None:
         """Check, before any work, that ``out_dir`` can take ``results.json``, ``table.md`` and

@@ -57,6 +57,50 @@ def test_files_and_table(tmp_path):
     assert writer.claims[0].line().startswith("PASS: ")
 
 
+def test_cells_outside_tolerance_are_listed_with_their_reasons(tmp_path):
+    writer = ResultsWriter("demo", tmp_path, preset="paper", seeds=[0])
+    writer.add_cell("Table 1 accuracy (%)", "cnn", "clean", 98.0, paper=99.0)  # within ±3 points
+    writer.add_cell("Table 1 accuracy (%)", "cnn", "FGSM", 40.0, paper=52.0)  # a miss, explained
+    writer.add_cell("Table 1 accuracy (%)", "lenet", "FGSM", 20.0, paper=30.0)  # a miss, no reason given
+    writer.add_cell("Distances", "L2", "mean", 1.5, paper=1.36)  # +10.3 %: outside ±10 %
+    writer.add_cell("Distances", "L2", "ours only", 1.0)  # no paper value: never a miss
+    writer.explain_misses("Table 1 accuracy (%)", "the attack is stronger (measured: 12 points at ε 0.1)", rows=["cnn"])
+    writer.explain_misses("Distances", "the net is more robust.", columns=["mean"])
+    writer.explain_misses("Table 1 accuracy (%)", "never shown: no cell of this column misses", columns=["clean"])
+    writer.write()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [c["within_tolerance"] for c in results["cells"]] == [True, False, False, False, None]
+    assert results["misses"] == [
+        {
+            "table": "Table 1 accuracy (%)",
+            "row": "cnn",
+            "column": "FGSM",
+            "reasons": ["the attack is stronger (measured: 12 points at ε 0.1)"],
+        },
+        {"table": "Table 1 accuracy (%)", "row": "lenet", "column": "FGSM", "reasons": []},
+        {"table": "Distances", "row": "L2", "column": "mean", "reasons": ["the net is more robust."]},
+    ]
+    table = (tmp_path / "table.md").read_text()
+    assert "1 of 4 cells with a paper value are within tolerance" in table
+    assert "- Table 1 accuracy (%) · cnn · FGSM: ours 40.00, paper 52.00 (-12.00) — the attack is stronger" in table
+    assert "- Table 1 accuracy (%) · lenet · FGSM: ours 20.00, paper 30.00 (-10.00) — unexplained" in table
+    assert "never shown" not in table
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"reason": ""}, ValueError),
+        ({"reason": "r", "rows": "cnn"}, TypeError),
+        ({"reason": "r", "columns": [1]}, TypeError),
+    ],
+)
+def test_a_miss_reason_is_checked(tmp_path, kwargs, error):
+    writer = ResultsWriter("demo", tmp_path)
+    with pytest.raises(error, match="reason|rows|columns"):
+        writer.explain_misses("Table 1", **kwargs)
+
+
 def test_json_is_identical_across_runs_except_timings_and_provenance(tmp_path):
     fill(tmp_path / "a")
     fill(tmp_path / "b")
