@@ -89,6 +89,18 @@ def test_tiny_hybrid_detector(tiny, tmp_path, capsys):
     assert calibration["refined"]["low"] <= calibration["refined"]["high"]
     assert (folder / "uncertainty_histograms.png").is_file()
     assert sum(out.count(f"- {verdict}: ") for verdict in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) == 8
+    # every cell outside the paper's tolerance is listed with non-empty reasons; the hybrid rows of Tables 2 and 3
+    # carry the measured error breakdown (BIM-A's also the BIM-form comparison), the averages the per-attack gaps
+    assert isinstance(results["misses"], list)
+    assert all(isinstance(r, str) and r.strip() for miss in results["misses"] for r in miss["reasons"])
+    for miss in results["misses"]:
+        reasons = miss["reasons"]
+        if " · hybrid-uncertainty · " in miss["row"] and miss["table"].startswith(("Table 2", "Table 3")):
+            assert any(r.startswith("Errors: ") for r in reasons), miss
+            assert miss["row"][:5] != "BIM-A" or any(r.startswith("The paper gives no BIM settings") for r in reasons)
+        if miss["table"].startswith("Averages"):
+            assert any(r.startswith("Per attack, ours − ") for r in reasons), miss
+    assert any(" · hybrid-uncertainty · " in miss["row"] for miss in results["misses"])
 
     # The same command again (models now cached) gives the same results.json.
     assert main(["reproduce", "tiny-hybrid", "--out", str(tmp_path / "b")]) == 0
