@@ -83,6 +83,13 @@ def test_tiny_minimal_dataset_with_proxy_and_human_labels(tiny, tmp_path, capsys
         "CW adaptive (exact)",
         "CW adaptive (bpda)",
     }
+    # every cell outside the paper's tolerance is listed with its reasons, each a sentence
+    assert all(isinstance(reason, str) and reason.strip() for miss in results["misses"] for reason in miss["reasons"])
+    cw_misses = [m for m in results["misses"] if m["table"].startswith("Table 2") and m["column"] == "CW-L2 (4 images)"]
+    # 4 images move a cell in steps of 25 points, so lenet5 · MNIST's cannot be within 3 of the paper's 30%
+    assert "lenet5 · MNIST" in {miss["row"] for miss in cw_misses}
+    for miss in cw_misses:  # each carries the measured L2-budget reason
+        assert any("fitted to lenet5 · MNIST's 30%" in reason for reason in miss["reasons"]), miss
     assert any(note.startswith("CW gap: ") for note in results["notes"])
     assert any(note.startswith("FGSM, lenet5: Modified beats MNIST at ") for note in results["notes"])
     assert any(note.startswith("Size-matched control, lenet5 ") for note in results["notes"])
