@@ -85,6 +85,20 @@ def test_tiny_pixel_poisoning(tiny, tmp_path, capsys):
         == results["metrics"]["mnist-5k/seed 0/random pixels (anywhere, 1.0)"]
     )
     assert any(note.startswith("MNIST (5k subset), random-pixel variants") for note in results["notes"])
+    # every cell outside the paper's tolerance is listed with non-empty reasons; where the rows the reproduction
+    # explains miss, they carry its measured reasons
+    misses = {(m["table"].split(":")[0], m["row"], m["column"]): m["reasons"] for m in results["misses"]}
+    assert set(misses) == {k for k, c in cells.items() if c["within_tolerance"] is False}
+    assert all(isinstance(r, str) and r.strip() for reasons in misses.values() for r in reasons)
+    expected = {
+        ("Table 1", "Random"): ("Training length (seed 0): ", "The paper does not say how its random pixel is drawn"),
+        ("Table 1", "Proposed"): ("Training length (seed 0): ", "The paper gives no search budget; ours (2 gen"),
+        ("Table 1 (extra)", None): ("The paper gives no training length",),
+        ("Table 2", None): ("trains on a seeded 300-image subset of the 500 training images",),
+    }
+    for (table, row, _), reasons in misses.items():
+        for start in expected.get((table, row), expected.get((table, None), ())):
+            assert any(start in reason for reason in reasons), (table, row, start, reasons)
     assert all(
         len(results["metrics"][f"mnist-5k/seed {seed}/search"]["best gap per generation"]) == 2 for seed in (0, 1)
     )
