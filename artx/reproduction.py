@@ -466,5 +466,9 @@ def run_reproduction(
         results.runtime["resumed_units"] = dataclasses.asdict(context.resumed)
     if isinstance(chosen.settings, Settings):
         results.add_note(chosen.settings.describe())
+    if not context.paper_scale:
+        # a smaller preset's cells are not meant to meet the paper's: say so beside each miss
+        for table in results.tables():
+            results.explain_misses(table, f"Preset {chosen.name}, not the paper's scale: {chosen.description}.")
     results.write()
     return results

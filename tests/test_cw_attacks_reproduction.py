@@ -115,6 +115,17 @@ def test_tiny_cw_attacks(tiny, tmp_path, capsys):
         assert 0 <= reach[(row, "reached by PGD")] <= misses
         assert (f"{label}: its {misses:.0f} Table IV misses given to targeted PGD" in notes) == (misses >= 1)
 
+    # every cell outside the paper's tolerance carries its reasons: this preset's scale (all of them), the budget
+    # and reach checks (a reference attack's success cells), the gap the attacks share (a mean distance)
+    explained = {(m["table"], m["row"], m["column"]): m["reasons"] for m in results["misses"]}
+    assert explained and all(reasons and all(r.strip() for r in reasons) for reasons in explained.values())
+    for (table, row, column), reasons in explained.items():
+        if table.startswith("Table IV") and column.endswith(": mean"):
+            assert any(r.startswith("ours / paper = ") for r in reasons)
+        for attack in ("cw-l0-reference", "cw-l2-reference", "cw-linf-reference"):
+            if table.startswith("Table IV") and row.startswith(ATTACKS[attack][0]) and "success" in column:
+                assert any(r.startswith(f"{ATTACKS[attack][0]}: ") and "Measured reason" in r for r in reasons)
+
     for figure in ("figure3.png", "figure4.png", "figure5.png"):
         assert (folder / figure).is_file()
     # a figure source in the attack set (three images, from the test set's start, where the first images of labels

@@ -68,6 +68,15 @@ def test_third_party_reproduction_runs_and_is_deterministic(tiny, tmp_path, monk
     b = load_stable(tmp_path / "b" / "tiny" / "results.json")
     assert a == b
     assert a["seeds"] == [0, 1] and len(a["cells"][0]["values"]) == 2
+    # 300 training images cannot reach the paper's 98%: the miss says it is the preset's scale
+    assert a["misses"] == [
+        {
+            "table": "Accuracy",
+            "row": "shallow-mlp",
+            "column": "clean",
+            "reasons": ["Preset quick, not the paper's scale: 300 images."],
+        }
+    ]
 
 
 def test_seeds_and_preset_validation(tiny, tmp_path):
