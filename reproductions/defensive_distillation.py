@@ -893,6 +893,13 @@ class DefensiveDistillationReproduction(Reproduction):
 
     def _notes(self, context, results, accuracy, success, budget, transfer, figure1, mech) -> None:
         s: DistillationSettings = context.settings
+
+        def note(cells: list[tuple[str, str, str]], text: str) -> None:
+            """A note that is also the reason given for these (table, row, net) cells where they miss the paper."""
+            results.add_note(text)
+            for table, row, net in cells:
+                results.explain_misses(table, text, rows=[row], columns=[NET_LABELS[net]])
+
         results.add_note(f"Preset {context.preset.name}: {context.preset.description}.")
         results.add_note(
             f"Nets: {ARCH} (C&W Table I, dropout 0.5 after the first fully connected layer, as C&W's "
@@ -943,7 +950,8 @@ class DefensiveDistillationReproduction(Reproduction):
             key = (net, "jsma-f")
             value = float(np.mean(success[key]))
             if (net == "undistilled" and value < PAPERNOT[net]) or (net == "distilled" and value > PAPERNOT[net]):
-                results.add_note(
+                note(
+                    [(T_PAPERNOT, "JSMA-F", net), (T_SUCCESS.format(n=s.attack_images), ATTACKS["jsma-f"][0], net)],
                     f"JSMA-F on the {net} net: {value:.1f}% vs Papernot et al.'s {PAPERNOT[net]}%. "
                     + (
                         "Measured reason: the distilled net's float32 softmax is saturated on "
@@ -953,15 +961,16 @@ class DefensiveDistillationReproduction(Reproduction):
                         if net == "distilled"
                         else f"Unexplained: γ = {s.jsma_gamma:g} is Papernot et al.'s budget and no other was tried"
                         + ("." if context.paper_scale else f"; this preset trains {s.epochs} epochs (C&W: 50).")
-                    )
+                    ),
                 )
         for attack in ("cw-l0-reference", "cw-l2-reference", "cw-linf-reference"):
             for net in NETS:
                 value = float(np.mean(success[(net, attack)]))
                 if value < CW_SUCCESS:
-                    results.add_note(
+                    note(
+                        [(T_SUCCESS.format(n=s.attack_images), ATTACKS[attack][0], net)],
                         f"{attack} on the {net} net: {value:.1f}% < C&W's 100% with {dict(s.reference_params(attack))}"
-                        + _miss_reason(context, budget.get((net, attack)))
+                        + _miss_reason(context, budget.get((net, attack))),
                     )
         saturated = np.mean(mech["stats"]["distilled"]["share of saturated softmax outputs (%)"])
         results.add_note(

@@ -109,6 +109,12 @@ def test_tiny_defensive_distillation(tiny, tmp_path, capsys):
                         c["column"] == cell["column"])  # fmt: skip
             assert 0 <= hits["mean"] <= cell["mean"]
     assert len(budget) == 2 * 3 * 2  # misses and hits × three reference attacks × two nets
+    # a reference attack's success cell that misses C&W's 100% carries the budget check's measured reason
+    explained = {(m["table"], m["row"], m["column"]): m["reasons"] for m in results["misses"]}
+    for cell in success:
+        if "reference" in cell["row"] and cell["within_tolerance"] is False:
+            reasons = explained[(cell["table"], cell["row"], cell["column"])]
+            assert any("Measured reason: attacked again at" in r for r in reasons), reasons
 
     # the κ sweep has a row per κ
     transfer = [t for t in tables if t.startswith("Transfer")]
