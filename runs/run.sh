@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Carry a paper-preset run across build machines that keep nothing but the git repository.
 #
-#   bash runs/run.sh start  NAME COMMIT REPRODUCTION [ARGS...]   pin a new run (writes runs/NAME/run.env)
+#   bash runs/run.sh start  NAME COMMIT REPRODUCTION [ARGS...]   pin a new run (writes runs/NAME/run.env);
+#                                    REPRODUCTION may be a script, benchmarks/NAME.py, run as python SCRIPT ARGS
 #   bash runs/run.sh resume NAME     restore runs/NAME/cache, launch the run in the background
 #   bash runs/run.sh save   NAME     copy the run's cache (trained nets, epoch checkpoints, finished
 #                                    units) into runs/NAME/cache, to be committed
@@ -23,6 +24,14 @@ worktree="$(dirname "$repo")/runs-$name"
 cache="$(dirname "$repo")/runs-$name-cache"
 log="/tmp/runs/$name.log"
 
+# a reproduction by its registry name, or a script (a benchmark whose checkpoints live in the artx cache)
+command_of() {
+  case "$1" in
+  *.py) echo "python $1" ;;
+  *) echo "artx -v reproduce $1" ;;
+  esac
+}
+
 case "$command" in
 start)
   commit="$(git rev-parse --verify "${3:?COMMIT}^{commit}")"
@@ -34,7 +43,7 @@ start)
     echo "REPRODUCTION=$reproduction"
     printf 'ARGS=%q\n' "$*"
   } >"$state/run.env"
-  echo "pinned $name at $commit: artx -v reproduce $reproduction $*"
+  echo "pinned $name at $commit: $(command_of "$reproduction") $*"
   ;;
 resume)
   # shellcheck disable=SC1091
@@ -49,7 +58,7 @@ resume)
   cd "$worktree"
   python -c "import artx, sys; sys.exit(0 if artx.__file__.startswith('$worktree/') else 'artx not imported from the worktree')"
   # shellcheck disable=SC2086
-  nohup bash -c "s=\$(date +%s); artx -v reproduce $REPRODUCTION $ARGS > '$log' 2>&1; echo \"rc=\$? wall=\$(( \$(date +%s) - s ))\" >> '$log'" \
+  nohup bash -c "s=\$(date +%s); $(command_of "$REPRODUCTION") $ARGS > '$log' 2>&1; echo \"rc=\$? wall=\$(( \$(date +%s) - s ))\" >> '$log'" \
     >/dev/null 2>&1 &
   echo "started $name (pid $!) in $worktree at $COMMIT; log $log"
   ;;
