@@ -1,7 +1,7 @@
 """Model zoo: small MNIST architectures (all return logits) and the ART wrapper helper.
 
 Every model is an ``nn.Sequential`` with named layers, so that layers can be addressed by name
-(``trainable=["fc2"]`` when fine-tuning, ``"conv2"`` for GradCAM) and a model can be split at
+(``trainable=["fc2"]`` when fine-tuning, ``"relu2"`` for GradCAM) and a model can be split at
 its first dropout layer (MC dropout computes the deterministic prefix once). Each model records
 ``input_shape`` and ``num_classes`` for :func:`to_art_classifier`.
 

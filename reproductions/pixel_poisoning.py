@@ -121,7 +121,7 @@ class PixelPoisoningSettings(Settings):
     cnn: str = "paper-cnn"
     optimizer: str = "adam"
     batch_size: int = 128
-    gradcam_layer: str = "conv2"
+    gradcam_layer: str = "relu2"
     threshold: float = 0.5
     population_size: int = 16
     sigma0: float = 0.3

@@ -196,6 +196,31 @@ def test_allowed_region_logic(clean_cnn, digits):
     assert maps.shape == (10, 28, 28) and maps.min() >= 0 and np.all(maps.reshape(10, -1).max(1) > 0)
 
 
+def test_default_maps_are_grad_cam_on_the_last_rectified_feature_maps(clean_cnn, digits):
+    """Grad-CAM as Selvaraju et al. define it, written out by hand: A = the last conv layer's
+    rectified maps (their code reads VGG-16's relu5_3), α_k = spatial mean of ∂Z_y/∂A_k,
+    map = ReLU(Σ_k α_k A_k), upsampled bilinearly; the plugin's default layer must give the same."""
+    import torch
+
+    x, y, _, _ = digits
+    model = clean_cnn.model.eval()
+    features = {}
+    handle = model.relu2.register_forward_hook(lambda _m, _i, out: features.setdefault("A", out))
+    try:
+        logits = model(torch.from_numpy(x))
+    finally:
+        handle.remove()
+    activations = features["A"]
+    assert activations.min() >= 0  # rectified
+    chosen = logits.gather(1, torch.from_numpy(y.astype(np.int64))[:, None]).sum()
+    (grads,) = torch.autograd.grad(chosen, activations)
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    maps = torch.relu((weights * activations).sum(dim=1, keepdim=True))
+    maps = torch.nn.functional.interpolate(maps, size=(28, 28), mode="bilinear").squeeze(1).detach().numpy()
+    expected = np.stack([maps[y == k].mean(axis=0) for k in range(10)])
+    np.testing.assert_allclose(search(clean_cnn).class_cams(x, y), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_search_result_lies_in_allowed_set_and_poison_uses_it(clean_cnn, digits, tmp_path):
     x, y, _, _ = digits
     attack = search(clean_cnn)

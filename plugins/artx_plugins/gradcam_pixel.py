@@ -5,7 +5,12 @@ doctoral consortium, "interpretable single-pixel poisons").
 ``fit(x, y)`` runs the search; ``poison(x, y)`` then writes each image's class pixel.
 
 1. **Allowed region.** captum's ``LayerGradCam`` on ``layer`` of the clean model (default
-   ``"conv2"``, the last conv layer of ``paper-cnn``), with the true label as target and ReLU on
+   ``"relu2"``, the rectified output of ``paper-cnn``'s last conv layer: Grad-CAM's feature maps
+   are the rectified ones, as Selvaraju et al.'s reference code reads ``relu5_3`` of VGG-16.
+   Measured on pixel-poisoning's clean MNIST paper-cnn (2 epochs, 10,000 images): on the pre-ReLU
+   ``"conv2"`` the class maps peak at ≤ 6e-4, class 6's is zero everywhere and the regions of
+   interest hold 0-164 of 784 pixels; on ``"relu2"`` they peak at 3e-4 to 0.023 and hold 19-284),
+   with the true label as target and ReLU on
    the map, upsampled bilinearly to the image size (``LayerAttribution.interpolate``). Per class,
    the mean map over that class's images; the region of interest is where the mean map is
    ≥ ``threshold`` × its maximum; the class's pixel may only go in the complement (its
@@ -73,7 +78,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     """CMA-ES search for class-wise single pixels outside the clean model's GradCAM region.
 
     :param classifier: The clean model M_c, an ART ``PyTorchClassifier``.
-    :param layer: Name of the module GradCAM looks at (default ``"conv2"``).
+    :param layer: Name of the module GradCAM looks at, a rectified conv feature map (default ``"relu2"``).
     :param threshold: Region of interest = mean map ≥ ``threshold`` × its max (default 0.5, in [0, 1]).
     :param generations: CMA-ES generations (≥ 1, default 10).
     :param population_size: Candidates per generation (≥ 2, default 16).
@@ -121,7 +126,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     def __init__(
         self,
         classifier: PyTorchClassifier,
-        layer: str = "conv2",
+        layer: str = "relu2",
         threshold: float = 0.5,
         generations: int = 10,
         population_size: int = 16,
@@ -221,7 +226,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         """``layer`` names a module of the model whose output is a 4-D feature map (GradCAM needs
         one): checked with one forward pass of a blank image, before any work."""
         if not isinstance(self.layer, str):
-            raise TypeError(f"layer must be a module name (str), e.g. 'conv2'; got {self.layer!r}")
+            raise TypeError(f"layer must be a module name (str), e.g. 'relu2'; got {self.layer!r}")
         model = self.estimator.model
         modules = dict(model.named_modules())
         convs = [name for name, m in modules.items() if isinstance(m, torch.nn.Conv2d)]
