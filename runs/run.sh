@@ -2,7 +2,8 @@
 # Carry a paper-preset run across build machines that keep nothing but the git repository.
 #
 #   bash runs/run.sh start  NAME COMMIT REPRODUCTION [ARGS...]   pin a new run (writes runs/NAME/run.env);
-#                                    REPRODUCTION may be a script, benchmarks/NAME.py, run as python SCRIPT ARGS
+#                                    REPRODUCTION may be a script, benchmarks/NAME.py, run as python SCRIPT ARGS;
+#                                    re-pinning removes the old worktree (refused while a run works in it)
 #   bash runs/run.sh resume NAME     restore runs/NAME/cache, launch the run in the background
 #   bash runs/run.sh save   NAME     copy the run's cache (trained nets, epoch checkpoints, finished
 #                                    units) into runs/NAME/cache, to be committed
@@ -37,6 +38,20 @@ start)
   commit="$(git rev-parse --verify "${3:?COMMIT}^{commit}")"
   reproduction="${4:?REPRODUCTION}"
   shift 4
+  # a re-pin: the worktree of the earlier commit goes, unless a process still works in it
+  if [ -d "$worktree" ] && [ "$(git -C "$worktree" rev-parse HEAD)" != "$commit" ]; then
+    for proc in /proc/[0-9]*; do
+      case "$(readlink "$proc/cwd" 2>/dev/null)" in
+      "$worktree" | "$worktree"/*)
+        echo "$worktree is in use (pid ${proc#/proc/}): stop that run before re-pinning $name" >&2
+        exit 1
+        ;;
+      esac
+    done
+    old="$(git -C "$worktree" rev-parse --short HEAD)"
+    git worktree remove --force "$worktree"
+    echo "removed $worktree (it was at $old)"
+  fi
   mkdir -p "$state/cache"
   {
     echo "COMMIT=$commit"
