@@ -202,7 +202,14 @@ def _cmd_reproductions(args: argparse.Namespace) -> int:
             datasets = ", ".join(reproduction.datasets(preset))
             offline = "offline" if set(reproduction.datasets(preset)) <= {"mnist-5k"} else "needs --data-dir"
             run = committed_run(name, preset_name)
-            timing = f"{run['minutes']:.0f} min on {run['threads']}" if run else "no committed run"
+            timing = "no committed run"
+            if run:
+                over = (
+                    f" (over several invocations, {run['resumed_units']} unit(s) resumed)"
+                    if run["resumed_units"]
+                    else ""
+                )
+                timing = f"{run['minutes']:.0f} min on {run['threads']}{over}"
             print(f"  --preset {preset_name}: {preset.seeds} seed(s), {datasets} ({offline}); {timing}")
             print(f"      {preset.description}")
     return 0

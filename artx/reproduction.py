@@ -335,7 +335,11 @@ def results_folder() -> Path:
 
 
 def committed_run(name: str, preset: str) -> dict[str, Any] | None:
-    """Wall time and thread counts of the committed run of ``name``'s ``preset``, if there is one."""
+    """Time and thread counts of the committed run of ``name``'s ``preset``, if there is one.
+
+    ``minutes`` is the last invocation's wall time plus the unit time that units resumed from
+    earlier invocations recorded (a run carried over several machines), ``resumed_units`` how many
+    units that adds."""
     path = results_folder() / name / "results.json"
     try:
         blob = json.loads(path.read_text(encoding="utf-8"))
@@ -343,10 +347,14 @@ def committed_run(name: str, preset: str) -> dict[str, Any] | None:
         return None
     if blob.get("preset") != preset:
         return None
-    threads = blob.get("provenance", {}).get("cpu_threads", {})
+    provenance = blob.get("provenance", {})
+    threads = provenance.get("cpu_threads", {})
     described = ", ".join(f"{k} {v}" for k, v in threads.items()) or "unknown"
+    resumed = provenance.get("resumed_units") or {}
+    seconds = float(blob.get("timings", {}).get("wall_seconds", 0.0)) + float(resumed.get("unit_seconds", 0.0))
     return {
-        "minutes": float(blob.get("timings", {}).get("wall_seconds", 0.0)) / 60,
+        "minutes": seconds / 60,
+        "resumed_units": int(resumed.get("units", 0)),
         "threads": f"CPU threads {described}",
     }
 

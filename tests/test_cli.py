@@ -67,3 +67,30 @@ def test_help_on_every_command(command, capsys):
         main([*command, "--help"])
     assert info.value.code == 0
     assert "usage: artx" in capsys.readouterr().out
+
+
+def test_committed_run_time_counts_resumed_units(tmp_path, monkeypatch):
+    """A run carried over several invocations: its time is the last wall time plus the unit time
+    the resumed units recorded, not the last invocation's alone."""
+    import json
+
+    from artx import reproduction
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    blob = {
+        "preset": "paper",
+        "timings": {"wall_seconds": 600.0},
+        "provenance": {"cpu_threads": {"torch": 1}, "resumed_units": {"units": 2, "timed": 2, "unit_seconds": 1200.0}},
+    }
+    (folder / "results.json").write_text(json.dumps(blob))
+    monkeypatch.setattr(reproduction, "results_folder", lambda: tmp_path)
+    assert reproduction.committed_run("demo", "paper") == {
+        "minutes": 30.0,
+        "resumed_units": 2,
+        "threads": "CPU threads torch 1",
+    }
+    assert reproduction.committed_run("demo", "quick") is None
+    blob["provenance"].pop("resumed_units")
+    (folder / "results.json").write_text(json.dumps(blob))
+    assert reproduction.committed_run("demo", "paper")["minutes"] == 10.0
