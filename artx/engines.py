@@ -19,8 +19,9 @@ data and cache.
 Resumable: every finished unit's output is stored (:class:`UnitStore`, JSON with numpy arrays
 encoded, written atomically) under the cache folder, keyed by the reproduction, its settings,
 seeds, device, the unit and a fingerprint of the code. A killed run, rerun with the same command,
-only computes the missing units. A failed unit stops the run with its key and error; the units
-already finished are kept.
+only computes the missing units. A failed unit stops the run at once with its key and error (the other
+running units are stopped; what they computed so far stays in the cache); the units already
+finished are kept.
 """
 
 from __future__ import annotations
@@ -157,23 +158,41 @@ class ProcessEngine(Engine):
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        try:
             pending = {pool.submit(run_job, job): index for index, job in enumerate(jobs)}
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        index = pending.pop(future)
-                        try:
-                            output, timings = future.result()
-                        except Exception as error:
-                            raise UnitError(
-                                f"unit {jobs[index].unit_key!r} failed: {type(error).__name__}: {error}"
-                            ) from error
-                        yield index, output, timings
-            finally:
-                for future in pending:
-                    future.cancel()
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    try:
+                        output, timings = future.result()
+                    except Exception as error:
+                        raise UnitError(
+                            f"unit {jobs[index].unit_key!r} failed: {type(error).__name__}: {error}"
+                        ) from error
+                    yield index, output, timings
+        except BaseException:
+            # A failed unit (or Ctrl-C) stops the run now: leaving the pool's context would wait for
+            # the units still running, hours for a paper preset, before anyone sees the error. What
+            # they computed so far is in the cache (trained nets, checkpoints) for the rerun.
+            _stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Cancel a process pool's queued jobs and terminate its workers (Python < 3.14 has no public
+    ``terminate_workers``; ``_processes`` is the executor's own map of its worker processes)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 class RayEngine(Engine):

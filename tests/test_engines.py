@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from tests.conftest import make_distribution
 UNITS = """
     import dataclasses
     import os
+    import time
 
     import numpy as np
 
@@ -48,6 +50,7 @@ UNITS = """
             s = context.settings
             if unit.args["arch"] == s.fail_on:
                 raise RuntimeError("this unit fails on purpose")
+            time.sleep(float(os.environ.get("ARTX_TEST_UNIT_DELAY", "0")))
             marker = os.environ.get("ARTX_TEST_UNIT_LOG")
             if marker:
                 with open(marker, "a") as handle:
@@ -143,6 +146,18 @@ def test_a_failed_unit_stops_the_run_with_its_name(tiny_units, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "unit 'seed 0 · linear' failed: RuntimeError: this unit fails on purpose" in err
     assert not (tmp_path / "tiny-units" / "results.json").exists()
+
+
+def test_a_failed_unit_stops_the_running_units_at_once(tiny_units, tmp_path, monkeypatch, capsys):
+    # the other unit would write its line after 60 s: the run must not wait for it
+    log = tmp_path / "units.log"
+    monkeypatch.setenv("ARTX_TEST_UNIT_LOG", str(log))
+    monkeypatch.setenv("ARTX_TEST_UNIT_DELAY", "60")
+    started = time.monotonic()
+    assert main(["reproduce", "tiny-units", "--preset", "paper", "--workers", "2", "-q", "--out", str(tmp_path)]) == 1
+    assert time.monotonic() - started < 50, "the run waited for the running unit"
+    assert "unit 'seed 0 · linear' failed: RuntimeError: this unit fails on purpose" in capsys.readouterr().err
+    assert not log.exists()
 
 
 def test_engines_need_units_and_ray_needs_its_extra(tmp_path, monkeypatch, capsys):
