@@ -297,15 +297,29 @@ class PixelPoisoningReproduction(Reproduction):
     # ------------------------------------------------------------------------------------------
 
     def units(self, context: RunContext) -> list[Unit]:
-        """Phase 0: one unit per (dataset, seed) — the run's clean model, its search, random pixel
-        and Table 1 trainings. Phase 1, per dataset: Figure 1 and the training-length curve (on run
-        0's poisons), and for the first MNIST dataset Table 2, one unit per model, poison and run
-        (searches replay from their checkpoints)."""
+        """Phase 0: one unit per (dataset, seed) — the run's clean model, its search and random
+        pixels. Phase 1 (searches replay from their checkpoints): per (dataset, seed), one unit per
+        CNN of Table 1 and of the random-pixel variants; per dataset, Figure 1 and the
+        training-length curve (on run 0's poisons); for the first MNIST dataset Table 2, one unit
+        per model, poison and run."""
         s = context.settings
         units = [
             Unit(f"{dataset} · seed {seed}", {"dataset": dataset, "seed": seed})
             for dataset in s.datasets
             for seed in context.seeds
+        ]
+        # One unit per CNN of Table 1 and of the random-pixel variants (a Fashion-MNIST CNN takes
+        # ~25 min of a thread): a run spread over several sessions loses at most one CNN's training.
+        units += [
+            Unit(
+                f"{dataset} · seed {seed} · {table} · {row}",
+                {"dataset": dataset, "seed": seed, "part": table, "row": row},
+                phase=1,
+            )
+            for dataset in s.datasets
+            for seed in context.seeds
+            for table, rows in (("table 1", POISONS), ("variant", s.random_variants))
+            for row in rows
         ]
         for dataset in s.datasets:
             units.append(Unit(f"{dataset} · Figure 1", {"dataset": dataset, "part": "figure 1"}, phase=1))
@@ -331,18 +345,18 @@ class PixelPoisoningReproduction(Reproduction):
         dataset = unit.args["dataset"]
         x_train, y_train = context.load("train", dataset=dataset, limit=s.train_limit)
         x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
-        if "part" not in unit.args:  # a run: (dataset, seed)
-            seed = unit.args["seed"]
+        if "part" not in unit.args:  # a run's search: (dataset, seed)
             metrics = {f"{dataset}/sizes": {"train": len(x_train), "test": len(x_test)}}
-            poisons = self._poisons(context, metrics, dataset, [seed], x_train, y_train)
-            with context.stage(
-                f"{dataset}: Table 1 (paper-cnn on each poison) seed {seed}", timing=f"{dataset}: table 1"
-            ):
-                table1 = self._table1(context, dataset, [seed], poisons, x_train, y_train, x_test, y_test)
-            with context.stage(f"{dataset}: random-pixel variants seed {seed}", timing=f"{dataset}: random variants"):
-                variants = self._table1(context, dataset, [seed], poisons["variants"], x_train, y_train, x_test, y_test)
-            return {"metrics": metrics, "table1": table1, "variants": variants}
+            self._poisons(context, metrics, dataset, [unit.args["seed"]], x_train, y_train)
+            return {"metrics": metrics}
         part = unit.args["part"]
+        if part in ("table 1", "variant"):  # one CNN of a run: (dataset, seed, poison)
+            seed, row = unit.args["seed"], unit.args["row"]
+            poisons = self._poisons(context, {}, dataset, [seed], x_train, y_train)
+            poison = (poisons if part == "table 1" else poisons["variants"])[row][0]
+            timing = f"{dataset}: table 1" if part == "table 1" else f"{dataset}: random variants"
+            with context.stage(f"{dataset}: {part} ({row}) seed {seed}", timing=timing):
+                return self._table1_error(context, dataset, seed, row, poison, x_train, y_train, x_test, y_test)
         if part == "table 2":
             args = unit.args
             poison = None
@@ -367,12 +381,15 @@ class PixelPoisoningReproduction(Reproduction):
         table2: dict[str, dict[str, list[float]]] | None = None
         variants: dict[str, dict[str, dict[str, list[float]]]] = {}
         for dataset in s.datasets:
-            runs = [outputs[f"{dataset} · seed {seed}"] for seed in context.seeds]
-            for run in runs:
-                for name, value in run["metrics"].items():
+            seeds = context.seeds
+            for seed in seeds:
+                for name, value in outputs[f"{dataset} · seed {seed}"]["metrics"].items():
                     results.add_metric(name, value)
-            table1[dataset] = merge_outputs([run["table1"] for run in runs])
-            variants[dataset] = merge_outputs([run["variants"] for run in runs])
+            for table, rows, merged in (("table 1", POISONS, table1), ("variant", s.random_variants, variants)):
+                merged[dataset] = {
+                    row: merge_outputs([outputs[f"{dataset} · seed {seed} · {table} · {row}"] for seed in seeds])
+                    for row in rows
+                }
             figure1[dataset] = outputs[f"{dataset} · Figure 1"]
             length[dataset] = outputs[f"{dataset} · training length"]
             table2_prefix = f"{dataset} · Table 2 · "
@@ -479,29 +496,29 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- Table 1 and Figure 1 -----------------------------------------------------------------
 
-    def _table1(self, context, dataset, seeds, poisons, x_train, y_train, x_test, y_test):
+    def _table1_error(self, context, dataset, seed, row, poison, x_train, y_train, x_test, y_test):
+        """Test and training error (%) of the paper-cnn of run ``seed`` trained on the poison of
+        ``row`` (None: clean data); training error on a fixed ``train_error_size`` sample."""
         s = context.settings
         error_index = np.sort(
             np.random.default_rng(1).choice(len(x_train), size=min(s.train_error_size, len(x_train)), replace=False)
         )
-        out: dict[str, dict[str, list[float]]] = {}
-        for row in (name for name in poisons if name != "variants"):
-            for seed, poison in zip(seeds, poisons[row]):
-                x_poisoned, _ = self._apply(poison, x_train, y_train)
-                trained = context.train(s.cnn_spec(dataset), x_poisoned, y_train, seed=seed, label=f"on {row}")
-                classifier = context.classifier(trained.model)
-                cell = out.setdefault(row, {"test": [], "train": []})
-                cell["test"].append(100 * (1 - accuracy(classifier, x_test, y_test)))
-                cell["train"].append(100 * (1 - accuracy(classifier, x_poisoned[error_index], y_train[error_index])))
-                logger.info(
-                    "%s, %s, seed %d: test error %.2f%%, training error %.2f%%",
-                    dataset,
-                    row,
-                    seed,
-                    cell["test"][-1],
-                    cell["train"][-1],
-                )
-        return out
+        x_poisoned, _ = self._apply(poison, x_train, y_train)
+        trained = context.train(s.cnn_spec(dataset), x_poisoned, y_train, seed=seed, label=f"on {row}")
+        classifier = context.classifier(trained.model)
+        cell = {
+            "test": [100 * (1 - accuracy(classifier, x_test, y_test))],
+            "train": [100 * (1 - accuracy(classifier, x_poisoned[error_index], y_train[error_index]))],
+        }
+        logger.info(
+            "%s, %s, seed %d: test error %.2f%%, training error %.2f%%",
+            dataset,
+            row,
+            seed,
+            cell["test"][0],
+            cell["train"][0],
+        )
+        return cell
 
     def _figure1(self, context, dataset, proposed, x_train, y_train, x_test, y_test):
         s = context.settings
