@@ -272,10 +272,22 @@ def test_checkpoint_resume_after_kill_and_refused_resume(clean_cnn, digits, tmp_
     assert resumed.history_ == reference.history_ and resumed.pixels() == reference.pixels()
     assert len(json.loads(path.read_text())["generations"]) == 3
 
-    with pytest.raises(ValueError, match="other parameters or data \\(differs in: threshold\\); refusing"):
+    with pytest.raises(ValueError, match="other parameters or data \\(differs in: regions, threshold\\); refusing"):
         search(clean_cnn, generations=3, threshold=0.4, checkpoint_path=path).fit(x, y)
     with pytest.raises(ValueError, match="differs in: data"):
         search(clean_cnn, generations=3, checkpoint_path=path).fit(x[::2], y[::2])
+    # the same model and data, but one allowed pixel less (GradCAM rounded otherwise): refused
+    real_masks = gradcam_pixel.GradCamPixelPoisoning.allowed_masks
+
+    def one_pixel_less(self, maps):
+        masks = real_masks(self, maps).copy()
+        masks[0].flat[np.flatnonzero(masks[0])[0]] = False
+        return masks
+
+    monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "allowed_masks", one_pixel_less)
+    with pytest.raises(ValueError, match="differs in: regions"):
+        search(clean_cnn, generations=3, checkpoint_path=path).fit(x, y)
+    monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "allowed_masks", real_masks)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a readable gradcam-pixel checkpoint"):
         search(clean_cnn, checkpoint_path=path).fit(x, y)

@@ -27,14 +27,14 @@ doctoral consortium, "interpretable single-pixel poisons").
    The poisoned training error is measured on that same poisoned training part. All candidates
    of a generation share one training seed (same initial weights, same batch order), so that
    they differ only by their poison; the ``population_size`` proxies of a generation are trained
-   together (:func:`artx.population.train_population`, stacked parameters + ``vmap``).
+   together (:func:`artx.population.train_population`, stacked parameters).
 4. **Result.** The distribution mean (``es.result.xfavorite``) after the last generation,
    rounded, is the poison; it is re-evaluated ``reevaluations`` times with fresh training seeds
    and the gaps are stored as ``final_gaps_``.
 
 Checkpointing: with ``checkpoint_path``, every generation's candidates and fitness values are
-written there atomically as JSON, together with the search's parameters and a fingerprint of the
-data and the clean model. A restarted ``fit`` replays the stored generations through a fresh
+written there atomically as JSON, together with the search's parameters and fingerprints of the
+data, the clean model and the allowed regions. A restarted ``fit`` replays the stored generations through a fresh
 CMA-ES with the same seed (ask, check that it proposes the stored candidates, tell the stored
 fitness values) instead of unpickling an optimizer object, so the file holds only numbers and is
 safe to read; a checkpoint written with different parameters or data is refused. cma draws from
@@ -288,6 +288,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             "proxy": self.proxy.key_fields(),
             "data": fingerprint(x, y),
             "clean_model": weights,
+            # the allowed regions too: the same weights on another CPU could round a GradCAM value
+            # across the threshold, and the stored candidates would then decode to other pixels
+            "regions": fingerprint(self.allowed_),
             "cma": metadata.version("cma"),
         }
 
