@@ -14,7 +14,9 @@ data (a different poison pixel, as in the CMA-ES search), three ways, in this on
 
 Prints the wall times (best of ``--repeats``) and the ratios. Target (issue 5): ≥ 4× for a population of 16 on 2
 cores, (1)/(4). The default architecture is ``linear``, the search's default proxy; for a
-compute-bound proxy (``shallow-mlp``, ``lenet5``) batching gains much less on a CPU.
+compute-bound proxy (``shallow-mlp``) batching gains much less on a CPU, and a convolutional one
+(``lenet5``) runs member by member on the stacked parameters (vmap's grouped convolutions were
+slower, see :mod:`artx.population`), so paths 3 and 4 gain little over 1 there.
 
     python benchmarks/population_training.py
     python benchmarks/population_training.py --arch lenet5        # a small CNN proxy
