@@ -308,8 +308,8 @@ class PixelPoisoningReproduction(Reproduction):
             for dataset in s.datasets
             for seed in context.seeds
         ]
-        # One unit per CNN of Table 1 and of the random-pixel variants (a Fashion-MNIST CNN takes
-        # ~25 min of a thread): a run spread over several sessions loses at most one CNN's training.
+        # One unit per CNN of Table 1 and of the random-pixel variants (a Fashion-MNIST CNN: 13 epochs
+        # of ~1 min on one thread): a run spread over several machines loses at most one CNN's training.
         units += [
             Unit(
                 f"{dataset} · seed {seed} · {table} · {row}",
