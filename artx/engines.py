@@ -185,14 +185,19 @@ class ProcessEngine(Engine):
 def _stop_workers(pool: Any) -> None:
     """Cancel a process pool's queued jobs and terminate its workers (Python < 3.14 has no public
     ``terminate_workers``; ``_processes`` is the executor's own map of its worker processes)."""
-    pool.shutdown(wait=False, cancel_futures=True)
     terminate = getattr(pool, "terminate_workers", None)
     if terminate is not None:
         terminate()
         return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    # shutdown() forgets the processes (``_processes = None``), so take them first; terminated,
+    # they are joined, or this process would wait for them at exit (the executor's atexit join).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         if process.is_alive():
             process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 class RayEngine(Engine):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import time
 
 import numpy as np
@@ -48,8 +49,16 @@ UNITS = """
 
         def run_unit(self, context, unit):
             s = context.settings
+            pids = os.environ.get("ARTX_TEST_UNIT_PIDS")
             if unit.args["arch"] == s.fail_on:
+                waited = 0
+                while pids and not os.path.exists(pids) and waited < 300:  # fail while the other unit runs
+                    time.sleep(0.1)
+                    waited += 1
                 raise RuntimeError("this unit fails on purpose")
+            if pids:
+                with open(pids, "a") as handle:
+                    handle.write(f"{os.getpid()}\\n")
             time.sleep(float(os.environ.get("ARTX_TEST_UNIT_DELAY", "0")))
             marker = os.environ.get("ARTX_TEST_UNIT_LOG")
             if marker:
@@ -149,15 +158,22 @@ def test_a_failed_unit_stops_the_run_with_its_name(tiny_units, tmp_path, capsys)
 
 
 def test_a_failed_unit_stops_the_running_units_at_once(tiny_units, tmp_path, monkeypatch, capsys):
-    # the other unit would write its line after 60 s: the run must not wait for it
-    log = tmp_path / "units.log"
+    # the other unit would write its line after 60 s: the run must not wait for it, nor leave its
+    # worker running (this process would then wait for that worker when it exits)
+    log, pids = tmp_path / "units.log", tmp_path / "units.pids"
     monkeypatch.setenv("ARTX_TEST_UNIT_LOG", str(log))
+    monkeypatch.setenv("ARTX_TEST_UNIT_PIDS", str(pids))
     monkeypatch.setenv("ARTX_TEST_UNIT_DELAY", "60")
     started = time.monotonic()
     assert main(["reproduce", "tiny-units", "--preset", "paper", "--workers", "2", "-q", "--out", str(tmp_path)]) == 1
     assert time.monotonic() - started < 50, "the run waited for the running unit"
     assert "unit 'seed 0 · linear' failed: RuntimeError: this unit fails on purpose" in capsys.readouterr().err
     assert not log.exists()
+    running = [int(pid) for pid in pids.read_text().split()]
+    assert running, "no unit reached its delay"
+    for pid in running:
+        with pytest.raises(ProcessLookupError):  # terminated and reaped, not a zombie
+            os.kill(pid, 0)
 
 
 def test_engines_need_units_and_ray_needs_its_extra(tmp_path, monkeypatch, capsys):
