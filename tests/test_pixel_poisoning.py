@@ -272,6 +272,19 @@ def test_checkpoint_resume_after_kill_and_refused_resume(clean_cnn, digits, tmp_
     assert resumed.history_ == reference.history_ and resumed.pixels() == reference.pixels()
     assert len(json.loads(path.read_text())["generations"]) == 3
 
+    # another CPU's float rounding (stored candidates off by 1e-8) replays; another cma's candidates do not
+    complete = path.read_text()
+    for offset, replays in [(1e-8, True), (0.1, False)]:
+        drifted = json.loads(complete)
+        drifted["generations"][1]["solutions"][0][-1] += offset
+        path.write_text(json.dumps(drifted))
+        if replays:
+            assert search(clean_cnn, generations=3, checkpoint_path=path).fit(x, y).pixels() == reference.pixels()
+        else:
+            with pytest.raises(ValueError, match="at generation 1 CMA-ES proposes other candidates .* difference 0.1"):
+                search(clean_cnn, generations=3, checkpoint_path=path).fit(x, y)
+    path.write_text(complete)
+
     with pytest.raises(ValueError, match="other parameters or data \\(differs in: regions, threshold\\); refusing"):
         search(clean_cnn, generations=3, threshold=0.4, checkpoint_path=path).fit(x, y)
     with pytest.raises(ValueError, match="differs in: data"):

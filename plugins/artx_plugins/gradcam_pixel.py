@@ -35,8 +35,9 @@ doctoral consortium, "interpretable single-pixel poisons").
 Checkpointing: with ``checkpoint_path``, every generation's candidates and fitness values are
 written there atomically as JSON, together with the search's parameters and fingerprints of the
 data, the clean model and the allowed regions. A restarted ``fit`` replays the stored generations through a fresh
-CMA-ES with the same seed (ask, check that it proposes the stored candidates, tell the stored
-fitness values) instead of unpickling an optimizer object, so the file holds only numbers and is
+CMA-ES with the same seed (ask, check that it proposes the stored candidates up to float rounding
+— another CPU's BLAS rounds cma's linear algebra differently — and decodes them to the same pixels,
+tell the stored fitness values) instead of unpickling an optimizer object, so the file holds only numbers and is
 safe to read; a checkpoint written with different parameters or data is refused. cma draws from
 numpy's global generator: the search keeps its own copy of that generator's state and swaps it in
 around each cma call, so code running between generations cannot change the search.
@@ -69,6 +70,9 @@ from artx_plugins._class_pixels import ClassPixelTable
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 2
+# Largest difference between a replayed and a stored CMA-ES coordinate that counts as float
+# rounding (see GradCamPixelPoisoning._check_replay); coordinates are pixel indices and intensities.
+REPLAY_TOLERANCE = 1e-5
 
 #: The default proxy: multinomial logistic regression, 5 epochs of Adam (lr 1e-3), batch 128.
 DEFAULT_PROXY = TrainingSpec("linear", epochs=5)
@@ -402,11 +406,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
                 solutions = [np.asarray(s, dtype=np.float64) for s in es.ask()]
             if generation < len(stored):
                 record = stored[generation]
-                if not np.allclose(np.array(solutions), np.array(record["solutions"]), rtol=0, atol=1e-9):
-                    raise ValueError(
-                        f"checkpoint {self.checkpoint_path} cannot be replayed: CMA-ES proposes other candidates than "
-                        "it stores (was it written by another cma version?); delete it to restart"
-                    )
+                self._check_replay(solutions, record["solutions"], generation)
                 fitness = list(record["fitness"])
             else:
                 record = {
@@ -449,6 +449,36 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             self.reevaluations,
         )
         return self
+
+    def _check_replay(self, proposed: list[np.ndarray], stored: list[list[float]], generation: int) -> None:
+        """Refuse a checkpoint whose stored candidates are not the ones this CMA-ES proposes.
+
+        On another CPU, numpy's BLAS kernels round cma's eigendecompositions differently, so the
+        replayed candidates drift from the stored ones by float noise (measured: 2e-7 after 42
+        generations, AVX2 → AVX-512); a different cma version or seed differs by about ``sigma0``.
+        So the candidates must agree within ``REPLAY_TOLERANCE`` and decode to the same pixels:
+        then the stored fitness values are those of the poisons this search proposes.
+        """
+        proposed_array, stored_array = np.array(proposed), np.array(stored, dtype=np.float64)
+        drift = (
+            float(np.max(np.abs(proposed_array - stored_array)))
+            if proposed_array.shape == stored_array.shape
+            else np.inf
+        )
+        same_pixels = drift <= REPLAY_TOLERANCE and all(
+            np.array_equal(a, b)
+            for p, s in zip(proposed_array, stored_array)
+            for a, b in zip(self._decode(p)[:2], self._decode(s)[:2])
+        )
+        if not same_pixels:
+            raise ValueError(
+                f"checkpoint {self.checkpoint_path} cannot be replayed: at generation {generation} CMA-ES proposes "
+                f"other candidates than it stores (largest difference {drift:.3g}, tolerance {REPLAY_TOLERANCE:g}, "
+                "or the same candidates decode to other pixels; was it written by another cma version?); "
+                "delete it to restart"
+            )
+        if drift > 0:
+            logger.debug("generation %d replays with a float drift of %.3g", generation, drift)
 
     @contextlib.contextmanager
     def _cma_random(self) -> Iterator[None]:
