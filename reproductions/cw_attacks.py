@@ -175,12 +175,26 @@ class CWAttacksSettings(Settings):
             "paper's worst-case distance in that norm: a hit shows the target lies within C&W's own worst case"
         },
     )
+    reach_iterations: int = dataclasses.field(
+        default=REACH_ITERATIONS, metadata={"doc": "the reach check's PGD iterations per start (step ε / 20)"}
+    )
+    reach_starts: int = dataclasses.field(
+        default=REACH_STARTS, metadata={"doc": "the reach check's PGD starts (the clean image, then random starts)"}
+    )
     figures: bool = dataclasses.field(default=True, metadata={"doc": "compute Figures 3–5"})
     train_limit: int | None = None
     test_limit: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("attack_images", "chunk_images", "figure_chunk", "epochs", "budget_check_pairs"):
+        for name in (
+            "attack_images",
+            "chunk_images",
+            "figure_chunk",
+            "epochs",
+            "budget_check_pairs",
+            "reach_iterations",
+            "reach_starts",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int ≥ 1; got {value!r}")
@@ -450,7 +464,7 @@ class CWAttacksReproduction(Reproduction):
         hit: np.ndarray,
     ) -> dict[str, list[int]]:
         """A reference L2/L∞ attack's misses given to targeted PGD at the paper's worst-case distance in
-        that norm, from ``REACH_STARTS`` starts: {"reach_checked": [misses], "reach_hits": [reached]}, or {}
+        that norm, from ``reach_starts`` starts: {"reach_checked": [misses], "reach_hits": [reached]}, or {}
         when the check is off or the attack has no PGD norm. A reached target was within C&W's worst
         case, so the reference attack's miss there is its optimisation, not the distance."""
         s: CWAttacksSettings = context.settings
@@ -459,10 +473,10 @@ class CWAttacksReproduction(Reproduction):
         eps = TABLE4[attack]["worst"][0]
         reached = np.zeros(len(x), dtype=bool)
         with context.stage(f"{attack}: its misses to PGD at ε = {eps:g}", timing=f"{attack} · reach check"):
-            for start in range(REACH_STARTS):
+            for start in range(s.reach_starts):
                 pgd = registry.create(
                     "evasion", "pgd", classifier, norm=REACH_NORMS[attack], eps=eps, eps_step=eps / 20,
-                    max_iter=REACH_ITERATIONS, targeted=True, num_random_init=int(start > 0),
+                    max_iter=s.reach_iterations, targeted=True, num_random_init=int(start > 0),
                     batch_size=max(1, len(x)), verbose=False,
                 )  # fmt: skip
                 with numpy_seed(np.random.SeedSequence([seed, unit_start, start, 2017]).generate_state(1)):
@@ -783,7 +797,7 @@ class CWAttacksReproduction(Reproduction):
                 verdict = "PGD reached none of them (their targets may lie beyond the paper's worst case on this net)"
             reason = (
                 f"{ATTACKS[attack][0]}: its {misses} Table IV misses given to targeted PGD (ART, cross-entropy, "
-                f"{REACH_ITERATIONS} steps of ε / 20 from {REACH_STARTS} starts) at ε = {eps:g}, the paper's "
+                f"{s.reach_iterations} steps of ε / 20 from {s.reach_starts} starts) at ε = {eps:g}, the paper's "
                 f"worst-case {NORM_LABELS[ATTACKS[attack][1]]} distance: {verdict}."
             )
             add(reason)

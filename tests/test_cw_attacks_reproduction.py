@@ -28,8 +28,8 @@ TINY = """
                 attack_images=3,
                 chunk_images=2,
                 cw_l2={"binary_search_steps": 2, "max_iter": 20, "initial_const": 0.1},
-                cw_l0={"max_iter": 10},
-                cw_linf={"max_iter": 10},
+                cw_l0={"max_iter": 10, "const_factor": 10.0},
+                cw_linf={"max_iter": 10, "const_factor": 10.0, "decrease_factor": 0.5},
                 jsma_gamma=0.1,
                 min_eps={"eps_max": 1.0, "search_steps": 4},
                 igs={"max_iter": 5},
@@ -38,6 +38,8 @@ TINY = """
                 figure_chunk=10,
                 budget_check_iter=30,
                 budget_check_pairs=1,
+                reach_iterations=20,
+                reach_starts=2,
             )),
         }
 """
@@ -184,6 +186,8 @@ def test_ratio_claim_uses_the_paired_images():
         ({"budget_check_pairs": 0}, "budget_check_pairs must be an int ≥ 1"),
         ({"budget_check_iter": 0}, "budget_check_iter must be None or an int ≥ 1"),
         ({"reach_check": 1}, "reach_check must be a bool"),
+        ({"reach_iterations": 0}, "reach_iterations must be an int ≥ 1"),
+        ({"reach_starts": 2.0}, "reach_starts must be an int ≥ 1"),
         ({"budget_check_iter": "10000"}, "budget_check_iter must be None or an int ≥ 1"),
     ],
 )
