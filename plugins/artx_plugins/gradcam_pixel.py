@@ -465,12 +465,12 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             if proposed_array.shape == stored_array.shape
             else np.inf
         )
-        same_pixels = drift <= REPLAY_TOLERANCE and all(
+        replays = drift <= REPLAY_TOLERANCE and all(
             np.array_equal(a, b)
             for p, s in zip(proposed_array, stored_array)
             for a, b in zip(self._decode(p)[:2], self._decode(s)[:2])
         )
-        if not same_pixels:
+        if not replays:
             raise ValueError(
                 f"checkpoint {self.checkpoint_path} cannot be replayed: at generation {generation} CMA-ES proposes "
                 f"other candidates than it stores (largest difference {drift:.3g}, tolerance {REPLAY_TOLERANCE:g}, "
