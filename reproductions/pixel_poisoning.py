@@ -41,6 +41,7 @@ Per dataset:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -263,6 +264,16 @@ def _table2_title(settings: PixelPoisoningSettings) -> str:
     return f"Table 2: MNIST test error (%) of non-neural models (training subsets: {subsets})"
 
 
+def _check_finished_search(path, generations: int, label: str) -> None:
+    """Refuse a search that would run instead of replaying: no checkpoint, or fewer generations stored."""
+    stored = json.loads(path.read_text(encoding="utf-8")).get("generations", []) if path.is_file() else []
+    if len(stored) < generations:
+        raise ValueError(
+            f"the search of {label} is not stored (checkpoint {path}: {len(stored)} of {generations} generations); "
+            "run the preset first, with ARTX_CACHE_DIR set to its cache"
+        )
+
+
 def _paper_key(name: str) -> str:
     return "fashion-mnist" if name == "fashion-mnist" else "mnist"
 
@@ -347,12 +358,12 @@ class PixelPoisoningReproduction(Reproduction):
         x_test, y_test = context.load("test", dataset=dataset, limit=s.test_limit)
         if "part" not in unit.args:  # a run's search: (dataset, seed)
             metrics = {f"{dataset}/sizes": {"train": len(x_train), "test": len(x_test)}}
-            self._poisons(context, metrics, dataset, [unit.args["seed"]], x_train, y_train)
+            self.poisons(context, metrics, dataset, [unit.args["seed"]], x_train, y_train)
             return {"metrics": metrics}
         part = unit.args["part"]
         if part in ("table 1", "variant"):  # one CNN of a run: (dataset, seed, poison)
             seed, row = unit.args["seed"], unit.args["row"]
-            poisons = self._poisons(context, {}, dataset, [seed], x_train, y_train)
+            poisons = self.poisons(context, {}, dataset, [seed], x_train, y_train)
             poison = (poisons if part == "table 1" else poisons["variants"])[row][0]
             timing = f"{dataset}: table 1" if part == "table 1" else f"{dataset}: random variants"
             with context.stage(f"{dataset}: {part} ({row}) seed {seed}", timing=timing):
@@ -361,10 +372,10 @@ class PixelPoisoningReproduction(Reproduction):
             args = unit.args
             poison = None
             if args["row"] != "Clean":  # the run's own poison (its search replays from the checkpoint)
-                poison = self._poisons(context, {}, dataset, [args["seed"]], x_train, y_train)[args["row"]][0]
+                poison = self.poisons(context, {}, dataset, [args["seed"]], x_train, y_train)[args["row"]][0]
             with context.stage(f"{dataset}: Table 2 ({args['model']}, {args['row']})", timing=f"{dataset}: table 2"):
                 return self._table2_error(context, args["model"], poison, x_train, y_train, x_test, y_test)
-        poisons = self._poisons(context, {}, dataset, context.seeds[:1], x_train, y_train)
+        poisons = self.poisons(context, {}, dataset, context.seeds[:1], x_train, y_train)
         if part == "figure 1":
             with context.stage(f"{dataset}: Figure 1 (optimizers)", timing=f"{dataset}: figure 1"):
                 return self._figure1(context, dataset, poisons["Proposed"][0], x_train, y_train, x_test, y_test)
@@ -414,9 +425,12 @@ class PixelPoisoningReproduction(Reproduction):
 
     # ---- poisons ------------------------------------------------------------------------------
 
-    def _poisons(self, context, metrics, dataset, seeds, x_train, y_train) -> dict[str, list[Any]]:
+    def poisons(
+        self, context, metrics, dataset, seeds, x_train, y_train, *, replay_only: bool = False
+    ) -> dict[str, list[Any]]:
         """Per poison, one poisoner per seed of ``seeds`` (``None`` for Clean); metrics about them
-        go into ``metrics``.
+        go into ``metrics``; ``replay_only``: refuse to search where no finished search is stored
+        (``benchmarks/search_signal.py`` reads a run's searches this way).
 
         A run repeats the whole pipeline with its seed (clean model, GradCAM, search sample,
         CMA-ES, random pixel, CNN), so Table 1's spread includes how much the found poison varies,
@@ -428,7 +442,7 @@ class PixelPoisoningReproduction(Reproduction):
         out: dict[str, Any] = {row: [] for row in POISONS}
         out["variants"] = {name: [] for name in s.random_variants}
         for seed in seeds:
-            proposed = self._search(context, metrics, dataset, seed, x_train, y_train)
+            proposed = self._search(context, metrics, dataset, seed, x_train, y_train, replay_only=replay_only)
             nb_classes = int(proposed.estimator.nb_classes)
 
             def random_pixel(variant: str, proposed=proposed, nb_classes=nb_classes, seed=seed) -> Any:
@@ -453,10 +467,11 @@ class PixelPoisoningReproduction(Reproduction):
         out["Jacobsen"] = [class_pixel] * len(seeds)
         return out
 
-    def _search(self, context, metrics, dataset, seed, x_train, y_train):
+    def _search(self, context, metrics, dataset, seed, x_train, y_train, replay_only: bool = False):
         """The proposed poison of one run: GradCAM of the clean model of ``seed``, then CMA-ES on
         a ``search_size`` sample drawn with ``seed``, checkpointed under the artx cache (a second
-        call replays the checkpoint instead of searching again)."""
+        call replays the checkpoint instead of searching again; with ``replay_only``, a missing or
+        unfinished checkpoint is an error instead of hours of search)."""
         s = context.settings
         clean = context.train(s.cnn_spec(dataset), x_train, y_train, seed=seed, label=f"clean ({dataset})")
         classifier = context.classifier(clean.model)
@@ -466,12 +481,15 @@ class PixelPoisoningReproduction(Reproduction):
         search_params = s.search_params(seed)
         identity = {**search_params, "proxy": s.proxy.key_fields()}
         key = cache_key({"search": identity, "clean_model": clean.key, "search_index": search_index.tolist()})
+        checkpoint = cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json"
+        if replay_only:
+            _check_finished_search(checkpoint, s.generations, f"{dataset} seed {seed}")
         proposed = registry.create(
             "poisoning",
             "gradcam-pixel",
             classifier,
             **search_params,
-            checkpoint_path=cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json",
+            checkpoint_path=checkpoint,
             progress=context.progress,
         )
         with context.stage(

@@ -244,6 +244,28 @@ def test_search_result_lies_in_allowed_set_and_poison_uses_it(clean_cnn, digits,
     assert other.history_ != attack.history_
 
 
+def test_proxy_gaps_is_the_search_fitness_for_any_table(clean_cnn, digits):
+    """proxy_gaps trains the search's proxy on its split: the found table at the final seeds gives
+    the final re-evaluations bit for bit; another table another gap; bad tables are refused."""
+    x, y, _, _ = digits
+    attack = search(clean_cnn)
+    with pytest.raises(RuntimeError, match="call fit"):
+        attack.proxy_gaps([], [], 0)
+    attack.fit(x, y)
+    found = (attack.rows_, attack.cols_, attack.intensities_)
+    final_seed = attack._training_seed(attack.generations)
+    seeds = [final_seed + r for r in range(attack.reevaluations)]
+    assert attack.proxy_gaps([found] * len(seeds), seeds, final_seed) == attack.final_gaps_
+    unpoisoned = (attack.rows_, attack.cols_, np.zeros(10, np.float32))
+    assert attack.proxy_gaps([unpoisoned] * len(seeds), seeds, final_seed) != attack.final_gaps_
+    with pytest.raises(ValueError, match=r"init_seeds needs one seed per table \(2\); got 1"):
+        attack.proxy_gaps([found, found], [0], 0)
+    with pytest.raises(ValueError, match=r"intensities must lie in \[0, 1\]"):
+        attack.proxy_gaps([(attack.rows_, attack.cols_, np.full(10, 1.5))], [0], 0)
+    with pytest.raises(ValueError, match="one row, column and intensity per class"):
+        attack.proxy_gaps([(attack.rows_[:3], attack.cols_[:3], attack.intensities_[:3])], [0], 0)
+
+
 def test_checkpoint_resume_after_kill_and_refused_resume(clean_cnn, digits, tmp_path, monkeypatch):
     x, y, _, _ = digits
     reference = search(clean_cnn, generations=3).fit(x, y)

@@ -159,3 +159,22 @@ def test_epochs_per_dataset():
     for bad in (0, 2.5, True, {"mnist": 0, "fashion-mnist": 3}):
         with pytest.raises(ValueError, match="cnn_epochs must be an int ≥ 1 or a mapping"):
             PAPER.replace(cnn_epochs=bad)
+
+
+def test_poisons_replay_only_refuses_to_search(tiny, tmp_path):
+    """benchmarks/search_signal.py reads a finished run's searches with replay_only: a search not
+    stored is an error naming its checkpoint, a stored one replays without training a candidate."""
+    from artx.reproduction import RunContext
+
+    reproduction = registry.load("reproduction", "tiny-pixel")()
+    preset = reproduction.presets["quick"]
+    context = RunContext(preset=preset, seeds=[5], device="cpu", data_dir=None, out_dir=tmp_path, progress=False)
+    x, y = context.load("train", limit=preset.settings.train_limit)
+    missing = r"the search of mnist-5k seed 5 is not stored \(checkpoint .*search-mnist-5k-"
+    with pytest.raises(ValueError, match=missing):
+        reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)
+    searched = reproduction.poisons(context, {}, "mnist-5k", [5], x, y)["Proposed"][0]
+    assert searched.resumed_generations_ == 0
+    replayed = reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)["Proposed"][0]
+    assert replayed.resumed_generations_ == preset.settings.generations
+    assert replayed.pixels() == searched.pixels()

@@ -14,6 +14,25 @@ import numpy as np
 from artx.validation import check_images, class_indices
 
 
+def check_table(
+    rows, cols, intensities, *, nb_classes: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pixel table as arrays (int64 rows and columns, float32 intensities), or a ValueError
+    naming what is wrong: one entry per class, positions inside the image, intensities in [0, 1]."""
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    intensities = np.asarray(intensities, dtype=np.float32)
+    if not (rows.shape == cols.shape == intensities.shape == (nb_classes,)):
+        raise ValueError(
+            f"the pixel table needs one row, column and intensity per class ({nb_classes}); got shapes "
+            f"{rows.shape}, {cols.shape}, {intensities.shape}"
+        )
+    if rows.min() < 0 or rows.max() >= height or cols.min() < 0 or cols.max() >= width:
+        raise ValueError(f"pixel positions must lie inside the {height}x{width} image")
+    if not np.all(np.isfinite(intensities)) or intensities.min() < 0 or intensities.max() > 1:
+        raise ValueError(f"pixel intensities must lie in [0, 1]; got {intensities.tolist()}")
+    return rows, cols, intensities
+
+
 class ClassPixelTable:
     """Mixin: the per-class pixel table and ``poison``. Subclasses either set ``rows_``,
     ``cols_``, ``intensities_`` (arrays of length ``nb_classes``) with :meth:`_set_table` when
@@ -41,18 +60,9 @@ class ClassPixelTable:
         return self.rows_, self.cols_, self.intensities_
 
     def _set_table(self, rows, cols, intensities) -> None:
-        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-        intensities = np.asarray(intensities, dtype=np.float32)
-        if not (rows.shape == cols.shape == intensities.shape == (self.nb_classes,)):
-            raise ValueError(
-                f"the pixel table needs one row, column and intensity per class ({self.nb_classes}); got shapes "
-                f"{rows.shape}, {cols.shape}, {intensities.shape}"
-            )
-        if rows.min() < 0 or rows.max() >= self.height or cols.min() < 0 or cols.max() >= self.width:
-            raise ValueError(f"pixel positions must lie inside the {self.height}x{self.width} image")
-        if not np.all(np.isfinite(intensities)) or intensities.min() < 0 or intensities.max() > 1:
-            raise ValueError(f"pixel intensities must lie in [0, 1]; got {intensities.tolist()}")
-        self.rows_, self.cols_, self.intensities_ = rows, cols, intensities
+        self.rows_, self.cols_, self.intensities_ = check_table(
+            rows, cols, intensities, nb_classes=self.nb_classes, height=self.height, width=self.width
+        )
 
     def pixels(self) -> list[dict]:
         """The poison: one ``{"class", "row", "col", "intensity"}`` dict per class."""

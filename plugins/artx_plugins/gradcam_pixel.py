@@ -65,7 +65,7 @@ from artx.data import fingerprint
 from artx.population import check_population_model, train_population
 from artx.training import TrainingSpec
 from artx.validation import check_bool, check_float, check_images, check_int, check_seed, class_indices
-from artx_plugins._class_pixels import ClassPixelTable
+from artx_plugins._class_pixels import ClassPixelTable, check_table
 
 logger = logging.getLogger(__name__)
 
@@ -502,6 +502,28 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             index = int(np.clip(np.rint(z[k]), 0, len(flat) - 1))
             rows[k], cols[k] = divmod(int(flat[index]), self.width)
         return rows, cols, np.clip(z[K:], 0.0, 1.0).astype(np.float32)
+
+    def proxy_gaps(
+        self,
+        tables: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        init_seeds: Sequence[int],
+        order_seed: int,
+    ) -> list[float]:
+        """The search's fitness, as a gap, for any pixel tables: after :meth:`fit`, on its split of the
+        search set, with the current ``proxy`` (``set_params(proxy=...)`` to try another).
+
+        :param tables: One ``(rows, cols, intensities)`` per candidate, each of length ``nb_classes``.
+        :param init_seeds: The proxy's weight-initialisation seed per candidate (equal seeds: paired).
+        :param order_seed: Seed of the batch order, shared by all candidates.
+        :return: Clean validation error − poisoned training error (fractions), in candidate order.
+        """
+        if not hasattr(self, "_x_fit"):
+            raise RuntimeError("proxy_gaps needs the search's data split: call fit(x, y) first")
+        if len(init_seeds) != len(tables):
+            raise ValueError(f"init_seeds needs one seed per table ({len(tables)}); got {len(init_seeds)}")
+        shape = {"nb_classes": self.nb_classes, "height": self.height, "width": self.width}
+        checked = [check_table(*table, **shape) for table in tables]
+        return self._evaluate(checked, [int(seed) for seed in init_seeds], int(order_seed))
 
     def _evaluate(
         self,

@@ -1,0 +1,147 @@
+"""Measurement: how much signal pixel-poisoning's search fitness carries, and how it ranks the poisons.
+
+Issue 19: in the paper preset the searched pixels lose to a random white pixel per class outside GradCAM's
+region; find out why (does CMA-ES reach high intensities, does the proxy's fitness reward them?). This reads a
+finished paper-preset run, its searches replayed from the checkpoints under ``ARTX_CACHE_DIR`` (nothing is
+searched: a missing search is an error), and measures per run seed, on the search's own data (its seeded split
+of the search set; fitness = the proxy's clean validation error − its poisoned training error, "the gap"):
+
+1. The search's own noise, from its stored generations: the spread of the gap inside a generation (whose
+   candidates share one training seed), the change of the generation's mean gap from the first to the last ten
+   generations, and the correlation inside a generation between a candidate's mean intensity and its gap.
+2. The gap of five poisons under each proxy of ``--proxies``, over ``--inits`` proxy trainings whose seeds all
+   poisons share (paired): the searched pixels; the same positions at intensity 1.0; the run's own draws of
+   the random-pixel variants "outside ROI, 1.0" and "anywhere, 1.0" (Table 1's Random row); no poison
+   (intensity 0: the plain generalisation gap). The differences to the searched pixels are decided with
+   ``artx.claims.greater`` (2 SE of the paired differences).
+
+paper-cnn's test errors on the same poisons are Table 1's and the variants table's in
+docs/results/pixel-poisoning; the output and what it showed are in docs/benchmarks/search-signal.md.
+
+    ARTX_CACHE_DIR=../runs-pixel-poisoning-cache python benchmarks/search_signal.py --data-dir ../shared/data \\
+        --proxies lenet5:2,lenet5:10,paper-cnn:2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: The poisons whose gaps are compared; the first is the one the others are measured against.
+POISONS = ("searched", "searched positions at 1.0", "outside ROI, 1.0", "anywhere, 1.0", "none")
+
+
+def _proxies(text: str) -> list[tuple[str, int]]:
+    proxies = []
+    for item in text.split(","):
+        arch, _, epochs = item.partition(":")
+        if not arch or not epochs.isdigit() or int(epochs) < 1:
+            raise SystemExit(f"--proxies: expected ARCH:EPOCHS[,...] with EPOCHS ≥ 1; got {item!r}")
+        proxies.append((arch, int(epochs)))
+    return proxies
+
+
+def search_noise(history: list[dict], nb_classes: int) -> dict[str, float]:
+    """Section 1 from a search's stored generations (``gradcam-pixel``'s ``history_``), gaps in points."""
+    import numpy as np
+
+    gaps = np.array([[-f for f in g["fitness"]] for g in history]) * 100
+    correlations = []
+    for generation, row in zip(history, gaps):
+        intensity = np.clip(np.asarray(generation["solutions"])[:, nb_classes:], 0, 1).mean(axis=1)
+        if intensity.std() > 0 and row.std() > 0:
+            correlations.append(np.corrcoef(intensity, row)[0, 1])
+    first, last = gaps[:10].mean(axis=1), gaps[-10:].mean(axis=1)
+    return {
+        "within-generation std": float(gaps.std(axis=1, ddof=1).mean()),
+        "mean gap, first 10 generations": float(first.mean()),
+        "mean gap, last 10 generations": float(last.mean()),
+        "corr(intensity, gap)": float(np.mean(correlations)),
+        "corr SE": float(np.std(correlations, ddof=1) / np.sqrt(len(correlations))),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, help="folder with full MNIST/Fashion-MNIST")
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    parser.add_argument("--seeds", default="0,1,2", help="the run seeds whose searches are read (comma-separated)")
+    parser.add_argument(
+        "--proxies",
+        default="lenet5:2,lenet5:10,paper-cnn:2",
+        help="proxies as ARCH:EPOCHS[,...] (zoo names; the paper preset searches with lenet5:2)",
+    )
+    parser.add_argument("--inits", type=int, default=5, help="proxy trainings per poison (≥ 2; paired seeds)")
+    args = parser.parse_args(argv)
+    if args.inits < 2:
+        parser.error(f"--inits must be ≥ 2 (the SE needs two trainings); got {args.inits}")
+
+    import numpy as np
+
+    from artx import data
+    from artx.claims import compare, greater
+    from artx.reproduction import RunContext
+    from artx.training import TrainingSpec
+    from artx_reproductions.pixel_poisoning import PixelPoisoningReproduction
+
+    reproduction = PixelPoisoningReproduction()
+    preset = reproduction.presets["paper"]
+    s = preset.settings
+    x_train, y_train = data.load(args.dataset, "train", data_dir=args.data_dir)
+    print(
+        f"{args.dataset}: paper-preset searches ({s.generations} generations × {s.population_size}, {s.proxy_arch} "
+        f"proxy {s.proxy_epochs} epochs) on {s.search_size:,} images; gaps in points (%), mean ± SE over {args.inits} "
+        "paired proxy trainings"
+    )
+    with tempfile.TemporaryDirectory() as out:
+        context = RunContext(
+            preset=preset, seeds=[], device="cpu", data_dir=Path(args.data_dir), out_dir=Path(out), progress=False
+        )
+        context.report = lambda line: None
+        for seed in [int(seed) for seed in args.seeds.split(",")]:
+            poisons = reproduction.poisons(context, {}, args.dataset, [seed], x_train, y_train, replay_only=True)
+            search = poisons["Proposed"][0]
+            K = search.nb_classes
+            noise = search_noise(search.history_, K)
+            intensities = [round(float(v), 2) for v in search.intensities_]
+            print(
+                f"seed {seed}: searched intensities {intensities}; search noise: gap std inside a generation "
+                f"{noise['within-generation std']:.2f}, generation mean gap "
+                f"{noise['mean gap, first 10 generations']:.2f} (first 10) → "
+                f"{noise['mean gap, last 10 generations']:.2f} (last 10), corr(mean intensity, gap) inside a "
+                f"generation {noise['corr(intensity, gap)']:.3f} ± {noise['corr SE']:.3f} SE"
+            )
+            tables = {
+                "searched": (search.rows_, search.cols_, search.intensities_),
+                "searched positions at 1.0": (search.rows_, search.cols_, np.ones(K, np.float32)),
+                "none": (search.rows_, search.cols_, np.zeros(K, np.float32)),
+            }
+            for name in ("outside ROI, 1.0", "anywhere, 1.0"):
+                pixels = poisons["variants"][name][0].pixels()
+                tables[name] = tuple(np.array([p[key] for p in pixels]) for key in ("row", "col", "intensity"))
+            inits = [1000 + i for i in range(args.inits)]
+            for arch, epochs in _proxies(args.proxies):
+                proxy = TrainingSpec(
+                    arch, epochs=epochs, optimizer=s.proxy_optimizer, lr=s.proxy_lr, batch_size=s.proxy_batch_size
+                )
+                search.set_params(proxy=proxy)
+                started = time.perf_counter()
+                gaps = np.array(
+                    search.proxy_gaps([tables[p] for p in POISONS for _ in inits], inits * len(POISONS), seed)
+                ).reshape(len(POISONS), len(inits))
+                gaps = {p: 100 * g for p, g in zip(POISONS, gaps)}
+                cells = ", ".join(
+                    f"{p} {g.mean():.2f} ± {g.std(ddof=1) / np.sqrt(len(g)):.2f}" for p, g in gaps.items()
+                )
+                print(f"  {arch} ({epochs} epochs, {time.perf_counter() - started:.0f} s): {cells}")
+                for other in POISONS[1:]:
+                    diff = compare(gaps[other], gaps[POISONS[0]])
+                    print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
