@@ -231,6 +231,8 @@ PAPER = PixelPoisoningSettings(
     # paper-cnn's held-out error on the poisoned set is higher by > 2 SE of the paired per-seed differences):
     # 49.15 ± 4.23% vs 42.48 ± 1.82% over paper-cnn seeds 0-2, difference 6.68 ± 1.81 SE, PASS. Its output and
     # commands: docs/benchmarks/proxy-comparison.md. Cost: a search takes ~2.7 h of a core (linear: ~2 min).
+    # Its fitness still carries about one point of signal against paper-cnn's 30-55 (`benchmarks/search_signal.py`,
+    # docs/benchmarks/search-signal.md): why the searched pixels lose to a random white pixel outside the region.
     proxy_arch="lenet5",
     proxy_epochs=2,
     train_error_size=10000,
