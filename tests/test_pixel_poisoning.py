@@ -264,6 +264,8 @@ def test_proxy_gaps_is_the_search_fitness_for_any_table(clean_cnn, digits):
         attack.proxy_gaps([(attack.rows_, attack.cols_, np.full(10, 1.5))], [0], 0)
     with pytest.raises(ValueError, match="one row, column and intensity per class"):
         attack.proxy_gaps([(attack.rows_[:3], attack.cols_[:3], attack.intensities_[:3])], [0], 0)
+    with pytest.raises(TypeError, match="pixel table rows must be integers; got dtype float64"):
+        attack.proxy_gaps([(attack.rows_ + 0.5, attack.cols_, attack.intensities_)], [0], 0)
 
 
 def test_checkpoint_resume_after_kill_and_refused_resume(clean_cnn, digits, tmp_path, monkeypatch):

@@ -18,7 +18,11 @@ def check_table(
     rows, cols, intensities, *, nb_classes: int, height: int, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A pixel table as arrays (int64 rows and columns, float32 intensities), or a ValueError
-    naming what is wrong: one entry per class, positions inside the image, intensities in [0, 1]."""
+    naming what is wrong: one entry per class, integer positions inside the image, intensities in [0, 1]."""
+    for name, values in (("rows", rows), ("cols", cols)):
+        dtype = np.asarray(values).dtype
+        if not np.issubdtype(dtype, np.integer):  # a float position would be truncated silently
+            raise TypeError(f"pixel table {name} must be integers; got dtype {dtype}")
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     intensities = np.asarray(intensities, dtype=np.float32)
     if not (rows.shape == cols.shape == intensities.shape == (nb_classes,)):
