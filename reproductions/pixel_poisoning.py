@@ -267,8 +267,19 @@ def _table2_title(settings: PixelPoisoningSettings) -> str:
 
 
 def _check_finished_search(path, generations: int, label: str) -> None:
-    """Refuse a search that would run instead of replaying: no checkpoint, or fewer generations stored."""
-    stored = json.loads(path.read_text(encoding="utf-8")).get("generations", []) if path.is_file() else []
+    """Refuse a search that would run instead of replaying: no checkpoint, or fewer generations stored
+    (the plugin checks the stored generations themselves when it replays them)."""
+    stored: list = []
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))["generations"]
+            if not isinstance(stored, list):
+                raise TypeError(f"'generations' is a {type(stored).__name__}, not a list")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"the search of {label}: checkpoint {path} is not a readable gradcam-pixel checkpoint ({error!r}); "
+                "delete it and run the preset again"
+            ) from error
     if len(stored) < generations:
         raise ValueError(
             f"the search of {label} is not stored (checkpoint {path}: {len(stored)} of {generations} generations); "

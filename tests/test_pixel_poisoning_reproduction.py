@@ -2,6 +2,7 @@
 minutes): Table 1, Table 2, Figure 1 cells, the claims, the figures and the recorded pixels."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,8 @@ def test_poisons_replay_only_refuses_to_search(tiny, tmp_path):
     replayed = reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)["Proposed"][0]
     assert replayed.resumed_generations_ == preset.settings.generations
     assert replayed.pixels() == searched.pixels()
+    checkpoint = Path(searched.checkpoint_path)
+    for corrupt in ("{not json", "[1, 2]", '{"generations": 3}'):
+        checkpoint.write_text(corrupt, encoding="utf-8")
+        with pytest.raises(ValueError, match=r"the search of mnist-5k seed 5: checkpoint .* is not a readable"):
+            reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)
