@@ -41,7 +41,6 @@ Per dataset:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 from collections.abc import Mapping
@@ -266,27 +265,6 @@ def _table2_title(settings: PixelPoisoningSettings) -> str:
     return f"Table 2: MNIST test error (%) of non-neural models (training subsets: {subsets})"
 
 
-def _check_finished_search(path, generations: int, label: str) -> None:
-    """Refuse a search that would run instead of replaying: no checkpoint, or fewer generations stored
-    (the plugin checks the stored generations themselves when it replays them)."""
-    stored: list = []
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))["generations"]
-            if not isinstance(stored, list):
-                raise TypeError(f"'generations' is a {type(stored).__name__}, not a list")
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(
-                f"the search of {label}: checkpoint {path} is not a readable gradcam-pixel checkpoint ({error!r}); "
-                "delete it and run the preset again"
-            ) from error
-    if len(stored) < generations:
-        raise ValueError(
-            f"the search of {label} is not stored (checkpoint {path}: {len(stored)} of {generations} generations); "
-            "run the preset first, with ARTX_CACHE_DIR set to its cache"
-        )
-
-
 def _paper_key(name: str) -> str:
     return "fashion-mnist" if name == "fashion-mnist" else "mnist"
 
@@ -495,14 +473,13 @@ class PixelPoisoningReproduction(Reproduction):
         identity = {**search_params, "proxy": s.proxy.key_fields()}
         key = cache_key({"search": identity, "clean_model": clean.key, "search_index": search_index.tolist()})
         checkpoint = cache_dir() / "pixel-poisoning" / f"search-{dataset}-{key}.json"
-        if replay_only:
-            _check_finished_search(checkpoint, s.generations, f"{dataset} seed {seed}")
         proposed = registry.create(
             "poisoning",
             "gradcam-pixel",
             classifier,
             **search_params,
             checkpoint_path=checkpoint,
+            replay_only=replay_only,
             progress=context.progress,
         )
         with context.stage(

@@ -287,14 +287,23 @@ def test_checkpoint_resume_after_kill_and_refused_resume(clean_cnn, digits, tmp_
     monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "_evaluate", dies_in_third_generation)
     with pytest.raises(KeyboardInterrupt):
         search(clean_cnn, generations=3, checkpoint_path=path).fit(x, y)
-    monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "_evaluate", real)
     saved = json.loads(path.read_text())
     assert len(saved["generations"]) == 2 and saved["spec"]["generations"] == 3
+
+    def never_trains(self, *args, **kwargs):
+        raise AssertionError("replay_only trained a candidate")
+
+    monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "_evaluate", never_trains)
+    with pytest.raises(ValueError, match=r"replay_only=True: checkpoint_path .* holds 2 of 3 generations"):
+        search(clean_cnn, generations=3, checkpoint_path=path, replay_only=True).fit(x, y)
+    monkeypatch.setattr(gradcam_pixel.GradCamPixelPoisoning, "_evaluate", real)
 
     resumed = search(clean_cnn, generations=3, checkpoint_path=path).fit(x, y)
     assert resumed.resumed_generations_ == 2
     assert resumed.history_ == reference.history_ and resumed.pixels() == reference.pixels()
     assert len(json.loads(path.read_text())["generations"]) == 3
+    replayed = search(clean_cnn, generations=3, checkpoint_path=path, replay_only=True).fit(x, y)
+    assert replayed.resumed_generations_ == 3 and replayed.pixels() == reference.pixels()
 
     # another CPU's float rounding (stored candidates off by 1e-8) replays; another cma's candidates do not
     complete = path.read_text()
@@ -350,6 +359,8 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"layer": "fc1"}, ValueError, r"layer must be a convolutional layer .* 'fc1' outputs shape \(1, 1024\)"),
         ({"seed": 2**63}, ValueError, "seed must be an int seed"),
         ({"checkpoint_path": "."}, ValueError, "checkpoint_path must be a file path, not a folder"),
+        ({"replay_only": True}, ValueError, "replay_only=True needs checkpoint_path"),
+        ({"replay_only": 1, "checkpoint_path": "s.json"}, TypeError, "replay_only must be a bool; got 1"),
     ]:
         with pytest.raises(error, match=match):
             search(clean_cnn, **params)

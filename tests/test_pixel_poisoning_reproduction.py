@@ -171,7 +171,7 @@ def test_poisons_replay_only_refuses_to_search(tiny, tmp_path):
     preset = reproduction.presets["quick"]
     context = RunContext(preset=preset, seeds=[5], device="cpu", data_dir=None, out_dir=tmp_path, progress=False)
     x, y = context.load("train", limit=preset.settings.train_limit)
-    missing = r"the search of mnist-5k seed 5 is not stored \(checkpoint .*search-mnist-5k-"
+    missing = r"replay_only=True: checkpoint_path .*search-mnist-5k-.* holds 0 of \d+ generations"
     with pytest.raises(ValueError, match=missing):
         reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)
     searched = reproduction.poisons(context, {}, "mnist-5k", [5], x, y)["Proposed"][0]
@@ -182,5 +182,5 @@ def test_poisons_replay_only_refuses_to_search(tiny, tmp_path):
     checkpoint = Path(searched.checkpoint_path)
     for corrupt in ("{not json", "[1, 2]", '{"generations": 3}'):
         checkpoint.write_text(corrupt, encoding="utf-8")
-        with pytest.raises(ValueError, match=r"the search of mnist-5k seed 5: checkpoint .* is not a readable"):
+        with pytest.raises(ValueError, match=r"checkpoint_path .* is not a readable gradcam-pixel checkpoint"):
             reproduction.poisons(context, {}, "mnist-5k", [5], x, y, replay_only=True)

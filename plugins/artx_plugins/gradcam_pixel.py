@@ -98,6 +98,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     :param seed: Seed of CMA-ES, the split and the proxy trainings (default 0).
     :param checkpoint_path: JSON file for the per-generation checkpoint, or None (its folder
         must be writable; it must not be a folder).
+    :param replay_only: Refuse to search: ``fit`` replays the checkpoint and raises ``ValueError``
+        where it holds fewer than ``generations`` generations (for reading a finished search
+        without risking hours of CMA-ES). Needs ``checkpoint_path``.
     :param batch_size: Batch size of the GradCAM pass (default 256).
     :param progress: Show a tqdm bar over generations.
     :param eval_chunks: Each generation's candidates are trained in this many populations of
@@ -120,6 +123,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         "reevaluations",
         "seed",
         "checkpoint_path",
+        "replay_only",
         "batch_size",
         "progress",
         "eval_chunks",
@@ -140,6 +144,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         reevaluations: int = 3,
         seed: int = 0,
         checkpoint_path: str | os.PathLike | None = None,
+        replay_only: bool = False,
         batch_size: int = 256,
         progress: bool = False,
         eval_chunks: int = 1,
@@ -157,6 +162,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         self.reevaluations = reevaluations
         self.seed = seed
         self.checkpoint_path = checkpoint_path
+        self.replay_only = replay_only
         self.batch_size = batch_size
         self.progress = progress
         self.eval_chunks = eval_chunks
@@ -225,6 +231,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         check_int(self.n_jobs, "n_jobs", minimum=1)
         check_int(self.threads_per_job, "threads_per_job", minimum=1)
         self._check_checkpoint_path()
+        check_bool(self.replay_only, "replay_only")
+        if self.replay_only and self.checkpoint_path is None:
+            raise ValueError("replay_only=True needs checkpoint_path (the search to replay); got checkpoint_path=None")
 
     def _check_layer(self) -> None:
         """``layer`` names a module of the model whose output is a 4-D feature map (GradCAM needs
@@ -375,6 +384,11 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
 
         spec = self._search_spec(x, y)
         stored = self._read_checkpoint(spec)
+        if self.replay_only and len(stored) < self.generations:
+            raise ValueError(
+                f"replay_only=True: checkpoint_path {str(self.checkpoint_path)!r} holds {len(stored)} of "
+                f"{self.generations} generations of this search; run the search first (replay_only=False)"
+            )
         K = self.nb_classes
         x0 = np.concatenate([(sizes - 1) / 2.0, np.full(K, 0.5)])
         options = {
