@@ -14,10 +14,20 @@ of the search set; fitness = the proxy's clean validation error − its poisoned
    the random-pixel variants "outside ROI, 1.0" and "anywhere, 1.0" (Table 1's Random row); no poison
    (intensity 0: the plain generalisation gap). The differences to the searched pixels are decided with
    ``artx.claims.greater`` (2 SE of the paired differences).
-3. With ``--cnn-poisons``: Table 1's model (the preset's paper-cnn training on the whole poisoned training
+3. With ``--reliance``, a second reading of the same question, for each proxy: the proxy's *pixel reliance*
+   per poison — trained as above (its own paired trainings), the share of the clean validation images of
+   class y that it calls class y + 1 (mod K) when class y + 1's pixel is written into them. A proxy that has
+   learned a poison's shortcut follows the pixel even where its clean error has not moved yet, so this asks
+   whether a fitness other than the gap would carry the signal the gap lacks.
+4. With ``--cnn-poisons``: Table 1's model (the preset's paper-cnn training on the whole poisoned training
    set, the run's seed) trained on those poisons, and its clean test error, as Table 1 measures it. Table 1
    and the variants table (docs/results/pixel-poisoning) already hold it for the searched pixels and the
    random variants; "searched positions at 1.0" is new.
+
+With ``--search-proxy ARCH:EPOCHS`` the searches read are not the run's but the paper preset's with that
+proxy instead (same search set, clean net, regions, budget and seed; searched here when the artx cache holds no
+finished one, then checkpointed like the run's): "searched" is then that search's poison, so
+``--cnn-poisons searched`` gives Table 1's error for a search with another proxy.
 
 The output and what it showed are in docs/benchmarks/search-signal.md.
 
@@ -28,6 +38,7 @@ The output and what it showed are in docs/benchmarks/search-signal.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -67,6 +78,26 @@ def search_noise(history: list[dict], nb_classes: int) -> dict[str, float]:
     }
 
 
+def pixel_reliance(search, proxy, tables: list, inits: list[int], order_seed: int) -> list:
+    """Section 3: per table, the share of the search's clean validation images that a proxy trained on that
+    poison (one per init seed, paired across tables) assigns to the next class when that class's pixel is
+    written in; one array over the inits per table."""
+    import numpy as np
+
+    from artx.population import train_population
+
+    x_fit, y_fit, x_val, y_val = search._x_fit, search._y_fit, search._x_val, search._y_val
+    members = [(table, init) for table in tables for init in inits]
+    pixels = tuple(np.stack([np.asarray(table[i])[y_fit] for table, _ in members]) for i in range(3))
+    population = train_population(
+        proxy, x_fit, y_fit, init_seeds=[init for _, init in members], seed=order_seed, pixels=pixels
+    )
+    shifted = (y_val + 1) % search.nb_classes
+    swapped = tuple(np.stack([np.asarray(table[i])[shifted] for table, _ in members]) for i in range(3))
+    followed = (population.predict(x_val, pixels=swapped) == shifted[None]).mean(axis=1)
+    return list(followed.reshape(len(tables), len(inits)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="folder with full MNIST/Fashion-MNIST")
@@ -81,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn-poisons",
         default="",
         help=f"poisons to train Table 1's CNN on, comma-separated, of: {', '.join(POISONS)} (default: none)",
+    )
+    parser.add_argument(
+        "--reliance", action="store_true", help="also measure each proxy's pixel reliance per poison (section 3)"
+    )
+    parser.add_argument(
+        "--search-proxy",
+        default="",
+        help="read (or run) the paper preset's searches with this proxy, ARCH:EPOCHS, instead of the run's",
     )
     parser.add_argument("--inits", type=int, default=5, help="proxy trainings per poison (≥ 2; paired seeds)")
     args = parser.parse_args(argv)
@@ -104,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
 
     reproduction = PixelPoisoningReproduction()
     preset = reproduction.presets["paper"]
+    if args.search_proxy:
+        (arch, epochs), *rest = _proxies(args.search_proxy) or [(None, None)]
+        if arch is None or rest:
+            parser.error(f"--search-proxy: expected one ARCH:EPOCHS; got {args.search_proxy!r}")
+        settings = dataclasses.replace(preset.settings, proxy_arch=arch, proxy_epochs=epochs)
+        preset = dataclasses.replace(preset, settings=settings)
     s = preset.settings
     x_train, y_train = data.load(args.dataset, "train", data_dir=args.data_dir)
     x_test, y_test = data.load(args.dataset, "test", data_dir=args.data_dir)
@@ -118,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         context.report = lambda line: None
         for seed in [int(seed) for seed in args.seeds.split(",")]:
-            poisons = reproduction.poisons(context, {}, args.dataset, [seed], x_train, y_train, replay_only=True)
+            poisons = reproduction.poisons(
+                context, {}, args.dataset, [seed], x_train, y_train, replay_only=not args.search_proxy
+            )
             search = poisons["Proposed"][0]
             K = search.nb_classes
             noise = search_noise(search.history_, K)
@@ -156,6 +203,18 @@ def main(argv: list[str] | None = None) -> int:
                 for other in POISONS[1:]:
                     diff = compare(gaps[other], gaps[POISONS[0]])
                     print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
+                if args.reliance:
+                    started = time.perf_counter()
+                    shares = pixel_reliance(search, proxy, [tables[p] for p in POISONS], inits, seed)
+                    shares = {p: 100 * r for p, r in zip(POISONS, shares)}
+                    cells = ", ".join(
+                        f"{p} {r.mean():.2f} ± {r.std(ddof=1) / np.sqrt(len(r)):.2f}" for p, r in shares.items()
+                    )
+                    seconds = time.perf_counter() - started
+                    print(f"  {arch} ({epochs} epochs, {seconds:.0f} s) pixel reliance %: {cells}")
+                    for other in POISONS[1:]:
+                        diff = compare(shares[other], shares[POISONS[0]])
+                        print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
             for name in cnn_poisons:
                 rows, cols, values = tables[name]
                 x_poisoned = x_train.copy()
