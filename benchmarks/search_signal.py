@@ -29,6 +29,9 @@ proxy instead (same search set, clean net, regions, budget and seed; searched he
 finished one, then checkpointed like the run's): "searched" is then that search's poison, so
 ``--cnn-poisons searched`` gives Table 1's error for a search with another proxy.
 
+With ``--best-candidate``, a sixth poison: the last generation's best candidate (the search's result is its
+distribution mean, which for a position encoded as an index into the allowed pixels averages indices).
+
 The output and what it showed are in docs/benchmarks/search-signal.md.
 
     ARTX_CACHE_DIR=../runs-pixel-poisoning-cache python benchmarks/search_signal.py --data-dir ../shared/data \\
@@ -46,6 +49,9 @@ from pathlib import Path
 
 #: The poisons whose gaps are compared; the first is the one the others are measured against.
 POISONS = ("searched", "searched positions at 1.0", "outside ROI, 1.0", "anywhere, 1.0", "none")
+#: With ``--best-candidate``: the candidate of the last generation with the best fitness (under that
+#: generation's training seed), where the search's result is its distribution mean.
+BEST = "best of the last generation"
 
 
 def _proxies(text: str) -> list[tuple[str, int]]:
@@ -121,14 +127,20 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="read (or run) the paper preset's searches with this proxy, ARCH:EPOCHS, instead of the run's",
     )
+    parser.add_argument(
+        "--best-candidate",
+        action="store_true",
+        help=f"also read the last generation's best candidate as a poison, {BEST!r} (after the others)",
+    )
     parser.add_argument("--inits", type=int, default=5, help="proxy trainings per poison (≥ 2; paired seeds)")
     args = parser.parse_args(argv)
     if args.inits < 2:
         parser.error(f"--inits must be ≥ 2 (the SE needs two trainings); got {args.inits}")
     cnn_poisons = [name.strip() for name in args.cnn_poisons.split(",") if name.strip()]
-    unknown = [name for name in cnn_poisons if name not in POISONS]
+    poison_names = POISONS + ((BEST,) if args.best_candidate else ())
+    unknown = [name for name in cnn_poisons if name not in poison_names]
     if unknown:
-        parser.error(f"--cnn-poisons: {unknown} not among {list(POISONS)}")
+        parser.error(f"--cnn-poisons: {unknown} not among {list(poison_names)}")
 
     import numpy as np
 
@@ -185,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("outside ROI, 1.0", "anywhere, 1.0"):
                 pixels = poisons["variants"][name][0].pixels()
                 tables[name] = tuple(np.array([p[key] for p in pixels]) for key in ("row", "col", "intensity"))
+            if args.best_candidate:
+                last = search.history_[-1]
+                best = np.asarray(last["solutions"][int(np.argmin(last["fitness"]))], dtype=np.float64)
+                tables[BEST] = search._decode(best)  # the search's own decoding of a CMA-ES vector
             inits = [1000 + i for i in range(args.inits)]
             for arch, epochs in _proxies(args.proxies):
                 proxy = TrainingSpec(
@@ -193,26 +209,26 @@ def main(argv: list[str] | None = None) -> int:
                 search.set_params(proxy=proxy)
                 started = time.perf_counter()
                 gaps = np.array(
-                    search.proxy_gaps([tables[p] for p in POISONS for _ in inits], inits * len(POISONS), seed)
-                ).reshape(len(POISONS), len(inits))
-                gaps = {p: 100 * g for p, g in zip(POISONS, gaps)}
+                    search.proxy_gaps([tables[p] for p in poison_names for _ in inits], inits * len(poison_names), seed)
+                ).reshape(len(poison_names), len(inits))
+                gaps = {p: 100 * g for p, g in zip(poison_names, gaps)}
                 cells = ", ".join(
                     f"{p} {g.mean():.2f} ± {g.std(ddof=1) / np.sqrt(len(g)):.2f}" for p, g in gaps.items()
                 )
                 print(f"  {arch} ({epochs} epochs, {time.perf_counter() - started:.0f} s): {cells}")
-                for other in POISONS[1:]:
+                for other in poison_names[1:]:
                     diff = compare(gaps[other], gaps[POISONS[0]])
                     print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
                 if args.reliance:
                     started = time.perf_counter()
-                    shares = pixel_reliance(search, proxy, [tables[p] for p in POISONS], inits, seed)
-                    shares = {p: 100 * r for p, r in zip(POISONS, shares)}
+                    shares = pixel_reliance(search, proxy, [tables[p] for p in poison_names], inits, seed)
+                    shares = {p: 100 * r for p, r in zip(poison_names, shares)}
                     cells = ", ".join(
                         f"{p} {r.mean():.2f} ± {r.std(ddof=1) / np.sqrt(len(r)):.2f}" for p, r in shares.items()
                     )
                     seconds = time.perf_counter() - started
                     print(f"  {arch} ({epochs} epochs, {seconds:.0f} s) pixel reliance %: {cells}")
-                    for other in POISONS[1:]:
+                    for other in poison_names[1:]:
                         diff = compare(shares[other], shares[POISONS[0]])
                         print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
             for name in cnn_poisons:
