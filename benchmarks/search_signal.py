@@ -71,7 +71,7 @@ def search_noise(history: list[dict], nb_classes: int) -> dict[str, float]:
     gaps = np.array([[-f for f in g["fitness"]] for g in history]) * 100
     correlations = []
     for generation, row in zip(history, gaps):
-        intensity = np.clip(np.asarray(generation["solutions"])[:, nb_classes:], 0, 1).mean(axis=1)
+        intensity = np.clip(np.asarray(generation["solutions"])[:, -nb_classes:], 0, 1).mean(axis=1)
         if intensity.std() > 0 and row.std() > 0:
             correlations.append(np.corrcoef(intensity, row)[0, 1])
     first, last = gaps[:10].mean(axis=1), gaps[-10:].mean(axis=1)
@@ -128,12 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         help="read (or run) the paper preset's searches with this proxy, ARCH:EPOCHS, instead of the run's",
     )
     parser.add_argument(
+        "--position-encoding",
+        choices=("index", "row-col"),
+        default="index",
+        help="with --search-proxy: gradcam-pixel's position_encoding for those searches (default: the preset's)",
+    )
+    parser.add_argument(
         "--best-candidate",
         action="store_true",
         help=f"also read the last generation's best candidate as a poison, {BEST!r} (after the others)",
     )
     parser.add_argument("--inits", type=int, default=5, help="proxy trainings per poison (≥ 2; paired seeds)")
     args = parser.parse_args(argv)
+    if args.position_encoding != "index" and not args.search_proxy:
+        parser.error("--position-encoding applies to the searches of --search-proxy (the run's own are 'index')")
     if args.inits < 2:
         parser.error(f"--inits must be ≥ 2 (the SE needs two trainings); got {args.inits}")
     cnn_poisons = [name.strip() for name in args.cnn_poisons.split(",") if name.strip()]
@@ -159,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         (arch, epochs), *rest = _proxies(args.search_proxy) or [(None, None)]
         if arch is None or rest:
             parser.error(f"--search-proxy: expected one ARCH:EPOCHS; got {args.search_proxy!r}")
-        settings = dataclasses.replace(preset.settings, proxy_arch=arch, proxy_epochs=epochs)
+        settings = dataclasses.replace(
+            preset.settings, proxy_arch=arch, proxy_epochs=epochs, position_encoding=args.position_encoding
+        )
         preset = dataclasses.replace(preset, settings=settings)
     s = preset.settings
     x_train, y_train = data.load(args.dataset, "train", data_dir=args.data_dir)

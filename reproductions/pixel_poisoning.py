@@ -125,6 +125,7 @@ class PixelPoisoningSettings(Settings):
     threshold: float = 0.5
     population_size: int = 16
     sigma0: float = 0.3
+    position_encoding: str = "index"
     proxy_arch: str = "linear"
     proxy_optimizer: str = "adam"
     proxy_lr: float | None = None
@@ -169,6 +170,9 @@ class PixelPoisoningSettings(Settings):
             "validation_fraction": self.validation_fraction,
             "reevaluations": self.reevaluations,
             "seed": seed,
+            # "index", the default, is left out: the search's cache key stays that of the searches made before
+            # gradcam-pixel had the parameter
+            **({} if self.position_encoding == "index" else {"position_encoding": self.position_encoding}),
             **changes,
         }
 

@@ -244,6 +244,38 @@ def test_search_result_lies_in_allowed_set_and_poison_uses_it(clean_cnn, digits,
     assert other.history_ != attack.history_
 
 
+def test_row_col_encoding_decodes_to_the_nearest_allowed_pixel(clean_cnn, digits, tmp_path):
+    """position_encoding="row-col": 3K variables (rows, columns, intensities); a (row, col) in the
+    region of interest becomes the allowed pixel nearest to it; the encoding is part of the search's
+    checkpoint identity, and "index" (the default) leaves the identity as before the parameter."""
+    x, y, _, _ = digits
+    path = tmp_path / "rc.json"
+    attack = search(clean_cnn, position_encoding="row-col", checkpoint_path=path).fit(x, y)
+    K, H, W = attack.nb_classes, attack.height, attack.width
+    assert all(len(s) == 3 * K for g in attack.history_ for s in g["solutions"])
+    for p in attack.pixels():
+        assert attack.allowed_[p["class"], p["row"], p["col"]]
+    for k in range(K):
+        allowed = np.argwhere(attack.allowed_[k])
+        blocked = np.argwhere(~attack.allowed_[k])
+        for row, col in (blocked[0], blocked[len(blocked) // 2], (0, 0), (H - 1, W - 1)):
+            z = np.zeros(3 * K)
+            z[k], z[K + k], z[2 * K + k] = row, col, 0.7
+            rows, cols, values = attack._decode(z)
+            nearest = np.min(np.hypot(*(allowed - (row, col)).T))
+            assert attack.allowed_[k, rows[k], cols[k]]
+            assert np.isclose(np.hypot(rows[k] - row, cols[k] - col), nearest)
+            assert np.isclose(values[k], 0.7)
+    assert json.loads(path.read_text())["spec"]["position_encoding"] == "row-col"
+    replayed = search(clean_cnn, position_encoding="row-col", checkpoint_path=path, replay_only=True).fit(x, y)
+    assert replayed.pixels() == attack.pixels() and replayed.resumed_generations_ == 2
+    with pytest.raises(ValueError, match="differs in: position_encoding"):
+        search(clean_cnn, checkpoint_path=path).fit(x, y)  # an "index" search refuses a "row-col" checkpoint
+    index_path = tmp_path / "index.json"
+    search(clean_cnn, checkpoint_path=index_path).fit(x, y)
+    assert "position_encoding" not in json.loads(index_path.read_text())["spec"]
+
+
 def test_proxy_gaps_is_the_search_fitness_for_any_table(clean_cnn, digits):
     """proxy_gaps trains the search's proxy on its split: the found table at the final seeds gives
     the final re-evaluations bit for bit; another table another gap; bad tables are refused."""
@@ -361,6 +393,8 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"checkpoint_path": "."}, ValueError, "checkpoint_path must be a file path, not a folder"),
         ({"replay_only": True}, ValueError, "replay_only=True needs checkpoint_path"),
         ({"replay_only": 1, "checkpoint_path": "s.json"}, TypeError, "replay_only must be a bool; got 1"),
+        ({"position_encoding": "xy"}, ValueError, "position_encoding must be one of 'index', 'row-col'; got 'xy'"),
+        ({"position_encoding": 1}, ValueError, "position_encoding must be one of .*; got 1"),
     ]:
         with pytest.raises(error, match=match):
             search(clean_cnn, **params)

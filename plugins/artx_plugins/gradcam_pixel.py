@@ -15,11 +15,16 @@ doctoral consortium, "interpretable single-pixel poisons").
    the mean map over that class's images; the region of interest is where the mean map is
    ≥ ``threshold`` × its maximum; the class's pixel may only go in the complement (its
    *allowed set*, in raster order).
-2. **Search space.** Per class ``k``: an integer index into its allowed set and an intensity in
-   [0, 1]: 2K variables, CMA-ES (``cma.CMAEvolutionStrategy``, ask/tell) with the K indices as
-   integer variables, bounds ``[0, n_k − 1]`` and ``[0, 1]``, start at the middle of each range
-   (intensity 0.5), step sizes ``sigma0`` × (n_k − 1) and ``sigma0`` × 1 (``CMA_stds``),
-   ``population_size`` candidates per generation for ``generations`` generations.
+2. **Search space.** Per class ``k`` a position and an intensity in [0, 1], CMA-ES
+   (``cma.CMAEvolutionStrategy``, ask/tell), ``population_size`` candidates per generation for
+   ``generations`` generations, starting at the middle of each range (intensity 0.5), step sizes
+   ``sigma0`` × each range (``CMA_stds``). The position is encoded as ``position_encoding`` says:
+   ``"index"`` (default): one integer variable, an index into the class's allowed set in raster
+   order, bounds ``[0, n_k − 1]`` (2K variables); ``"row-col"``: two integer variables, a row in
+   ``[0, H − 1]`` and a column in ``[0, W − 1]``, decoded to the nearest allowed pixel (Euclidean;
+   3K variables). Why the second: raster-index neighbours are neighbours within a row only, and the
+   result (the distribution mean) averages indices of unrelated pixels; with rows and columns,
+   nearby values are nearby pixels (docs/benchmarks/search-signal.md measures both).
 3. **Fitness** (minimised): ``−gap`` with ``gap = clean validation error − poisoned training
    error`` of a proxy model trained as ``proxy`` says (a :class:`~artx.training.TrainingSpec`;
    default ``linear``, 5 epochs, Adam) on the search set's training part (a ``1 − validation_fraction`` share of
@@ -58,6 +63,7 @@ import numpy as np
 import torch
 from art.attacks.attack import PoisoningAttackWhiteBox
 from art.estimators.classification import PyTorchClassifier
+from scipy import ndimage
 from tqdm.auto import tqdm
 
 from artx import atomic, registry
@@ -77,6 +83,9 @@ REPLAY_TOLERANCE = 1e-5
 #: The default proxy: multinomial logistic regression, 5 epochs of Adam (lr 1e-3), batch 128.
 DEFAULT_PROXY = TrainingSpec("linear", epochs=5)
 
+#: The values of ``position_encoding``.
+POSITION_ENCODINGS = ("index", "row-col")
+
 
 class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     """CMA-ES search for class-wise single pixels outside the clean model's GradCAM region.
@@ -87,6 +96,9 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
     :param generations: CMA-ES generations (≥ 1, default 10).
     :param population_size: Candidates per generation (≥ 2, default 16).
     :param sigma0: Initial step size as a fraction of each variable's range (default 0.3).
+    :param position_encoding: How CMA-ES encodes a class's position: ``"index"`` (default, an
+        index into the allowed pixels in raster order) or ``"row-col"`` (row and column, decoded
+        to the nearest allowed pixel). See the module doc.
     :param proxy: How the proxy is trained, a :class:`~artx.training.TrainingSpec` (default
         :data:`DEFAULT_PROXY`: ``linear``, multinomial logistic regression, 5 epochs of Adam,
         batch 128: cheap, trained together with the sparse single-pixel path of
@@ -118,6 +130,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         "generations",
         "population_size",
         "sigma0",
+        "position_encoding",
         "proxy",
         "validation_fraction",
         "reevaluations",
@@ -139,6 +152,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         generations: int = 10,
         population_size: int = 16,
         sigma0: float = 0.3,
+        position_encoding: str = "index",
         proxy: TrainingSpec = DEFAULT_PROXY,
         validation_fraction: float = 0.2,
         reevaluations: int = 3,
@@ -157,6 +171,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         self.generations = generations
         self.population_size = population_size
         self.sigma0 = sigma0
+        self.position_encoding = position_encoding
         self.proxy = proxy
         self.validation_fraction = validation_fraction
         self.reevaluations = reevaluations
@@ -203,6 +218,11 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         check_int(self.generations, "generations", minimum=1)
         check_int(self.population_size, "population_size", minimum=2)
         check_float(self.sigma0, "sigma0", minimum=0.0, min_inclusive=False)
+        if not isinstance(self.position_encoding, str) or self.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(
+                f"position_encoding must be one of {', '.join(map(repr, POSITION_ENCODINGS))}; got "
+                f"{self.position_encoding!r}"
+            )
         if not isinstance(self.proxy, TrainingSpec):
             raise TypeError(
                 "proxy must be an artx.training.TrainingSpec, e.g. TrainingSpec('linear', epochs=5); got "
@@ -295,6 +315,8 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             "seed",
         )
         chunking = {} if self.eval_chunks == 1 else {"eval_chunks": self.eval_chunks}  # 1: as before it existed
+        if self.position_encoding != "index":  # "index": as before it existed
+            chunking["position_encoding"] = self.position_encoding
         return {
             **{name: getattr(self, name) for name in names},
             **chunking,
@@ -390,13 +412,26 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
                 f"{self.generations} generations of this search; run the search first (replay_only=False)"
             )
         K = self.nb_classes
-        x0 = np.concatenate([(sizes - 1) / 2.0, np.full(K, 0.5)])
+        if self.position_encoding == "index":
+            upper = [float(n - 1) for n in sizes]
+        else:
+            upper = [float(self.height - 1)] * K + [float(self.width - 1)] * K
+            # per class, the nearest allowed pixel of every pixel (scipy's exact Euclidean distance transform)
+            self._nearest_allowed = [
+                np.ravel_multi_index(
+                    ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True),
+                    (self.height, self.width),
+                )
+                for mask in self.allowed_
+            ]
+        P = len(upper)  # position variables
+        x0 = np.concatenate([np.asarray(upper) / 2.0, np.full(K, 0.5)])
         options = {
-            "bounds": [[0.0] * K + [0.0] * K, [float(n - 1) for n in sizes] + [1.0] * K],
-            "integer_variables": list(range(K)),
+            "bounds": [[0.0] * P + [0.0] * K, upper + [1.0] * K],
+            "integer_variables": list(range(P)),
             "popsize": self.population_size,
             "seed": self.seed + 1,  # cma treats seed 0 as "seed from the clock"
-            "CMA_stds": [float(max(n - 1, 1)) for n in sizes] + [1.0] * K,
+            "CMA_stds": [max(u, 1.0) for u in upper] + [1.0] * K,
             "verbose": -9,
             "verb_disp": 0,
             "verb_log": 0,
@@ -513,9 +548,14 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         K = self.nb_classes
         rows, cols = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
         for k, flat in enumerate(self._flat_allowed):
-            index = int(np.clip(np.rint(z[k]), 0, len(flat) - 1))
-            rows[k], cols[k] = divmod(int(flat[index]), self.width)
-        return rows, cols, np.clip(z[K:], 0.0, 1.0).astype(np.float32)
+            if self.position_encoding == "index":
+                pixel = flat[int(np.clip(np.rint(z[k]), 0, len(flat) - 1))]
+            else:
+                row = int(np.clip(np.rint(z[k]), 0, self.height - 1))
+                col = int(np.clip(np.rint(z[K + k]), 0, self.width - 1))
+                pixel = self._nearest_allowed[k][row, col]
+            rows[k], cols[k] = divmod(int(pixel), self.width)
+        return rows, cols, np.clip(z[-K:], 0.0, 1.0).astype(np.float32)
 
     def proxy_gaps(
         self,
@@ -614,7 +654,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
 
     def _record_problem(self, record: Any, index: int) -> str | None:
         """What is wrong with one stored generation, or None."""
-        n_variables = 2 * self.nb_classes
+        n_variables = (2 if self.position_encoding == "index" else 3) * self.nb_classes
         if not isinstance(record, dict):
             return "is not an object"
         solutions, fitness = record.get("solutions"), record.get("fitness")
