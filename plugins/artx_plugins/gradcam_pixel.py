@@ -314,12 +314,16 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
             "reevaluations",
             "seed",
         )
-        chunking = {} if self.eval_chunks == 1 else {"eval_chunks": self.eval_chunks}  # 1: as before it existed
-        if self.position_encoding != "index":  # "index": as before it existed
-            chunking["position_encoding"] = self.position_encoding
+        # parameters added after searches were stored: at their defaults (which search as before the
+        # parameter existed) they stay out, so those searches still replay
+        added_later = {
+            name: getattr(self, name)
+            for name, default in (("eval_chunks", 1), ("position_encoding", "index"))
+            if getattr(self, name) != default
+        }
         return {
             **{name: getattr(self, name) for name in names},
-            **chunking,
+            **added_later,
             "proxy": self.proxy.key_fields(),
             "data": fingerprint(x, y),
             "clean_model": weights,
