@@ -226,8 +226,10 @@ def check_float(
 
 
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
-    """Check that ``value`` is one of the strings in ``choices``."""
-    if not isinstance(value, str) or value not in choices:
+    """Check that ``value`` is one of the strings in ``choices`` (a non-string is a TypeError)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {', '.join(map(repr, choices))}; got {_describe(value)}")
+    if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {_describe(value)}")
     return value
 

@@ -371,7 +371,7 @@ def test_preprocessing_is_applied_differentiably(trained_lenet, digits):
     "params,error,name",
     [
         ({"variant": "x"}, ValueError, "variant"),
-        ({"variant": None}, ValueError, "variant"),
+        ({"variant": None}, TypeError, "variant"),
         ({"theta": 0}, ValueError, "theta"),
         ({"theta": float("nan")}, ValueError, "theta"),
         ({"theta": "1"}, TypeError, "theta"),

@@ -281,7 +281,7 @@ def test_runs_on_the_classifiers_device():
     [
         ({"targeted": 1}, TypeError, "targeted"),
         ({"norm_penalty": "l1"}, ValueError, "norm_penalty"),
-        ({"norm_penalty": object()}, ValueError, "norm_penalty"),
+        ({"norm_penalty": object()}, TypeError, "norm_penalty"),
         ({"c_init": 0.0}, ValueError, "c_init"),
         ({"c_init": 1e4}, ValueError, "c_init"),
         ({"c_init": "1"}, TypeError, "c_init"),

@@ -394,7 +394,7 @@ def test_gradcam_pixel_bad_inputs(clean_cnn, digits):
         ({"replay_only": True}, ValueError, "replay_only=True needs checkpoint_path"),
         ({"replay_only": 1, "checkpoint_path": "s.json"}, TypeError, "replay_only must be a bool; got 1"),
         ({"position_encoding": "xy"}, ValueError, "position_encoding must be one of 'index', 'row-col'; got 'xy'"),
-        ({"position_encoding": 1}, ValueError, "position_encoding must be one of .*; got 1"),
+        ({"position_encoding": 1}, TypeError, "position_encoding must be a str, one of .*; got 1"),
     ]:
         with pytest.raises(error, match=match):
             search(clean_cnn, **params)

@@ -49,3 +49,5 @@ def test_scalars():
         check_float(float("nan"), "p")
     with pytest.raises(ValueError, match="mode must be one of 'a', 'b'"):
         check_choice("c", "mode", ["a", "b"])
+    with pytest.raises(TypeError, match="mode must be a str, one of 'a', 'b'; got 1"):
+        check_choice(1, "mode", ["a", "b"])

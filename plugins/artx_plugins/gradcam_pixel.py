@@ -70,7 +70,7 @@ from artx import atomic, registry
 from artx.data import fingerprint
 from artx.population import check_population_model, train_population
 from artx.training import TrainingSpec
-from artx.validation import check_bool, check_float, check_images, check_int, check_seed, class_indices
+from artx.validation import check_bool, check_choice, check_float, check_images, check_int, check_seed, class_indices
 from artx_plugins._class_pixels import ClassPixelTable, check_table
 
 logger = logging.getLogger(__name__)
@@ -218,11 +218,7 @@ class GradCamPixelPoisoning(ClassPixelTable, PoisoningAttackWhiteBox):
         check_int(self.generations, "generations", minimum=1)
         check_int(self.population_size, "population_size", minimum=2)
         check_float(self.sigma0, "sigma0", minimum=0.0, min_inclusive=False)
-        if not isinstance(self.position_encoding, str) or self.position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(
-                f"position_encoding must be one of {', '.join(map(repr, POSITION_ENCODINGS))}; got "
-                f"{self.position_encoding!r}"
-            )
+        check_choice(self.position_encoding, "position_encoding", POSITION_ENCODINGS)
         if not isinstance(self.proxy, TrainingSpec):
             raise TypeError(
                 "proxy must be an artx.training.TrainingSpec, e.g. TrainingSpec('linear', epochs=5); got "
