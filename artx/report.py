@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from artx import atomic
-from artx.results import tolerance
+from artx.results import tolerance, total_wall_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +119,18 @@ def reproduction_page(blob: dict[str, Any]) -> tuple[str, Summary]:
     adaptive = [t for t in tables if "adaptive" in t.lower()]
     ordered = adaptive + [t for t in tables if t not in adaptive]
     provenance, timings = blob.get("provenance", {}), blob.get("timings", {})
-    minutes = float(timings.get("wall_seconds", 0.0)) / 60
+    # the whole run's time, resumed units included, as README and table.md give it
+    minutes = total_wall_seconds(blob) / 60
+    invocation = float(timings.get("wall_seconds", 0.0)) / 60
+    resumed_units = int((provenance.get("resumed_units") or {}).get("units", 0))
+    resumed = f" ({invocation:.1f} min the last invocation, {resumed_units} unit(s) resumed)" if resumed_units else ""
     threads = ", ".join(f"{k} {v}" for k, v in provenance.get("cpu_threads", {}).items()) or "not recorded"
     body = [
         f'<p><a href="index.html">all reproductions</a></p><h1>{_escape(blob["reproduction"])}</h1>',
         f"<p>{_escape(blob.get('title', ''))}</p>",
         '<p class="meta">'
         f"command: <code>{_escape(provenance.get('command', ''))}</code><br>"
-        f"commit <code>{_escape(provenance.get('commit', ''))}</code>; wall time {minutes:.1f} min; "
+        f"commit <code>{_escape(provenance.get('commit', ''))}</code>; wall time {minutes:.1f} min{resumed}; "
         f"CPU threads: {_escape(threads)}; preset <code>{_escape(blob.get('preset', ''))}</code>; "
         f"seeds {blob.get('seeds')}</p>",
     ]

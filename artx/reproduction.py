@@ -37,7 +37,7 @@ import numpy as np
 
 from artx import data
 from artx.paths import cache_dir
-from artx.results import ResultsWriter
+from artx.results import ResultsWriter, total_wall_seconds
 from artx.validation import check_int, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -350,11 +350,9 @@ def committed_run(name: str, preset: str) -> dict[str, Any] | None:
     provenance = blob.get("provenance", {})
     threads = provenance.get("cpu_threads", {})
     described = ", ".join(f"{k} {v}" for k, v in threads.items()) or "unknown"
-    resumed = provenance.get("resumed_units") or {}
-    seconds = float(blob.get("timings", {}).get("wall_seconds", 0.0)) + float(resumed.get("unit_seconds", 0.0))
     return {
-        "minutes": seconds / 60,
-        "resumed_units": int(resumed.get("units", 0)),
+        "minutes": total_wall_seconds(blob) / 60,
+        "resumed_units": int((provenance.get("resumed_units") or {}).get("units", 0)),
         "threads": f"CPU threads {described}",
     }
 

@@ -180,6 +180,13 @@ class OutputError(ValueError):
     """The output folder cannot take the results (a file in the way, or not writable)."""
 
 
+def total_wall_seconds(blob: Mapping[str, Any]) -> float:
+    """A results.json's wall time: its last invocation's plus the unit time that units resumed from
+    earlier invocations recorded (a run carried over several machines)."""
+    resumed = blob.get("provenance", {}).get("resumed_units") or {}
+    return float(blob.get("timings", {}).get("wall_seconds", 0.0)) + float(resumed.get("unit_seconds", 0.0))
+
+
 def _resumed_text(runtime: Mapping[str, Any]) -> str:
     """How much of a resumed run the wall time covers (empty for a run computed in one go)."""
     resumed = runtime.get("resumed_units")

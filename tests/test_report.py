@@ -8,6 +8,7 @@ import filecmp
 import functools
 import html.parser
 import http.server
+import json
 import shutil
 import subprocess
 import threading
@@ -96,6 +97,21 @@ def test_report_pages_tables_colours_and_figures(results_dir, tmp_path, capsys):
     index = parse(tmp_path / "site" / "index.html")
     row = index.tables[0][1]
     assert row[0][1] == "demo" and row[4][1] == "1 of 3" and row[5][1] == "1 PASS"
+
+
+def test_wall_time_of_a_resumed_run_counts_its_resumed_units(results_dir, tmp_path):
+    """A run carried over several invocations: the page and the index give its whole time (as README
+    and table.md do), not only the last invocation's."""
+    source = results_dir / "demo" / "results.json"
+    blob = json.loads(source.read_text(encoding="utf-8"))
+    blob["timings"]["wall_seconds"] = 600.0
+    blob["provenance"]["resumed_units"] = {"units": 3, "timed": 3, "unit_seconds": 1200.0}
+    source.write_text(json.dumps(blob), encoding="utf-8")
+    build_report(results_dir, tmp_path / "site")
+    assert "wall time 30.0 min (10.0 min the last invocation, 3 unit(s) resumed)" in (
+        tmp_path / "site" / "demo.html"
+    ).read_text(encoding="utf-8")
+    assert parse(tmp_path / "site" / "index.html").tables[0][1][3][1] == "30 min"
 
 
 def test_tolerances():
