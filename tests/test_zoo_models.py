@@ -113,7 +113,7 @@ def test_mlp_layers_follow_hidden_and_activation():
         ("mlp", {"hidden": (100, 0)}, ValueError, "hidden"),
         ("mlp", {"hidden": (100, 1.5)}, TypeError, "hidden"),
         ("mlp", {"activation": "softplus"}, ValueError, "activation"),
-        ("mlp", {"activation": object()}, ValueError, "activation"),
+        ("mlp", {"activation": object()}, TypeError, "activation"),
         ("autoencoder-softmax", {"code": 0}, ValueError, "code"),
         ("autoencoder-softmax", {"num_classes": 1}, ValueError, "num_classes"),
     ],
