@@ -104,6 +104,21 @@ def pixel_reliance(search, proxy, tables: list, inits: list[int], order_seed: in
     return list(followed.reshape(len(tables), len(inits)))
 
 
+def print_reading(label: str, values: dict) -> None:
+    """One reading per poison (mean ± SE over the paired proxy trainings), then each poison against the
+    first, decided with ``artx.claims.greater``."""
+    import numpy as np
+
+    from artx.claims import compare, greater
+
+    cells = ", ".join(f"{p} {v.mean():.2f} ± {v.std(ddof=1) / np.sqrt(len(v)):.2f}" for p, v in values.items())
+    print(f"{label} {cells}")
+    first, *others = values
+    for other in others:
+        diff = compare(values[other], values[first])
+        print(f"    {other} − {first}: {greater(diff).verdict} ({diff.format()})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="folder with full MNIST/Fashion-MNIST")
@@ -153,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from artx import data
-    from artx.claims import compare, greater
     from artx.evaluation import accuracy
     from artx.model_cache import train_cached
     from artx.models import to_art_classifier
@@ -221,26 +235,16 @@ def main(argv: list[str] | None = None) -> int:
                 gaps = np.array(
                     search.proxy_gaps([tables[p] for p in poison_names for _ in inits], inits * len(poison_names), seed)
                 ).reshape(len(poison_names), len(inits))
-                gaps = {p: 100 * g for p, g in zip(poison_names, gaps)}
-                cells = ", ".join(
-                    f"{p} {g.mean():.2f} ± {g.std(ddof=1) / np.sqrt(len(g)):.2f}" for p, g in gaps.items()
-                )
-                print(f"  {arch} ({epochs} epochs, {time.perf_counter() - started:.0f} s): {cells}")
-                for other in poison_names[1:]:
-                    diff = compare(gaps[other], gaps[POISONS[0]])
-                    print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
+                seconds = time.perf_counter() - started
+                print_reading(f"  {arch} ({epochs} epochs, {seconds:.0f} s):", dict(zip(poison_names, 100 * gaps)))
                 if args.reliance:
                     started = time.perf_counter()
                     shares = pixel_reliance(search, proxy, [tables[p] for p in poison_names], inits, seed)
-                    shares = {p: 100 * r for p, r in zip(poison_names, shares)}
-                    cells = ", ".join(
-                        f"{p} {r.mean():.2f} ± {r.std(ddof=1) / np.sqrt(len(r)):.2f}" for p, r in shares.items()
-                    )
                     seconds = time.perf_counter() - started
-                    print(f"  {arch} ({epochs} epochs, {seconds:.0f} s) pixel reliance %: {cells}")
-                    for other in poison_names[1:]:
-                        diff = compare(shares[other], shares[POISONS[0]])
-                        print(f"    {other} − {POISONS[0]}: {greater(diff).verdict} ({diff.format()})")
+                    print_reading(
+                        f"  {arch} ({epochs} epochs, {seconds:.0f} s) pixel reliance %:",
+                        {p: 100 * r for p, r in zip(poison_names, shares)},
+                    )
             for name in cnn_poisons:
                 rows, cols, values = tables[name]
                 x_poisoned = x_train.copy()
