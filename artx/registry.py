@@ -32,6 +32,7 @@ import importlib
 import importlib.metadata as metadata
 import inspect
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -99,8 +100,8 @@ class PluginInfo:
 
     ``status`` is ``"ok"``, ``"broken"`` (import failed or wrong base class; see ``error``),
     ``"shadowed"`` (another distribution registered the same kind and name first) or
-    ``"not loaded"`` (listing asked not to import). ``description`` is the first line of the
-    plugin's docstring (prefixed "ART:" for ART's own classes), once loaded.
+    ``"not loaded"`` (listing asked not to import). ``description`` is :func:`describe`'s one
+    line (a reproduction's title; ART's own classes named as ART's), once loaded.
     """
 
     kind: str
@@ -218,12 +219,35 @@ def names(kind: str) -> list[str]:
     return sorted({ep.name for ep in _entry_points(get_kind(kind))})
 
 
+#: A Sphinx field list line (``:param x:``, ``:return:``), which ends a docstring's summary.
+SPHINX_FIELD = re.compile(r":(param|type|returns?|rtype|raises?|ivar|var)\b")
+
+
 def describe(obj: Any) -> str:
-    """First line of a plugin's docstring; "ART: ..." for ART's own classes."""
-    lines = (inspect.getdoc(obj) or "").strip().splitlines()
-    text = " ".join(lines[0].split()) if lines else ""
+    """One line: the first sentence of a plugin's docstring; ART's own classes as "ART's <class>: ...".
+
+    ART's docstrings wrap their first sentence over several lines, so the first paragraph (up to a
+    blank line or the ``:param:`` list) is joined and cut at its first full stop followed by a
+    capital letter ("et al. (2015)" does not end a sentence); naming ART's class says which of two
+    same-named attacks a row is. A plugin with a ``title`` (a reproduction: its paper) is
+    described by it, not by a docstring it inherits.
+    """
+    title = getattr(obj, "title", None)
+    if isinstance(title, str) and title.strip():
+        return " ".join(title.split())
+    paragraph = []
+    for line in (inspect.getdoc(obj) or "").strip().splitlines():
+        if not line.strip() or SPHINX_FIELD.match(line.lstrip()):  # a blank line or the :param: list ends it
+            break
+        paragraph.append(line)
+    text = " ".join(" ".join(paragraph).split())
+    text = re.split(r"(?<=\.)\s+(?=[A-Z])", text, maxsplit=1)[0]
+    # Sphinx markup reads as noise in a terminal: :class:`X` → X, ``x`` → `x`
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text).replace("``", "`")
     module = getattr(obj, "__module__", "") or ""
-    return f"ART: {text}" if module.split(".")[0] == "art" else text
+    if module.split(".")[0] == "art":
+        return f"ART's {getattr(obj, '__name__', type(obj).__name__)}: {text}"
+    return text
 
 
 def list_plugins(kind: str | None = None, *, load_plugins: bool = True) -> list[PluginInfo]:

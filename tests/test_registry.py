@@ -130,12 +130,43 @@ def test_cli_plugins_lists_third_party_and_broken(third_party, capsys):
     lines = captured.out.splitlines()
     assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "DESCRIPTION"]
     fgsm = next(line for line in lines if line.split()[:2] == ["evasion", "fgsm"])
-    assert fgsm.split()[4] == "ok" and "ART:" in fgsm
+    assert fgsm.split()[4] == "ok" and "ART's FastGradientMethod:" in fgsm
     assert any(line.split()[:5] == ["preprocessor", "halve", "thirdparty-plugins", "2.3", "ok"] for line in lines)
     assert any(line.split() == ["preprocessor", "broken", "thirdparty-plugins", "2.3", "broken"] for line in lines)
     assert "broken on purpose" in captured.err
     jsma = next(line for line in lines if line.split()[:2] == ["evasion", "jsma-z"])
     assert "Papernot" in jsma  # the two JSMA families say which is which
+    stock = next(line for line in lines if line.split()[:2] == ["evasion", "jsma"])
+    assert "ART's SaliencyMapMethod:" in stock
+    reproduction = next(line for line in lines if line.split()[:2] == ["reproduction", "cw-attacks"])
+    assert "Carlini & Wagner (2017)" in reproduction  # its paper, not the base class's docstring
+
+
+def test_describe_gives_one_sentence_or_the_papers_title():
+    class Wrapped:
+        """The Basic Iterative Method of Kurakin et al. (2016) is the
+        iterative version of FGSM. It clips after every step.
+
+        :param eps: not part of the summary.
+        """
+
+    class Summary:
+        """One-line summary with ``x`` and :class:`Other`.
+        :param y: not part of it either.
+        """
+
+    class Titled(Summary):  # a reproduction's docstring is its base class's: its title says what it is
+        title = "Some  paper:\n Table 1"
+
+    assert (
+        registry.describe(Wrapped)
+        == "The Basic Iterative Method of Kurakin et al. (2016) is the iterative version of FGSM."
+    )
+    assert registry.describe(Summary) == "One-line summary with `x` and Other."
+    assert registry.describe(Titled) == "Some paper: Table 1"
+    assert registry.describe(type("Bare", (), {})) == ""
+    Wrapped.__module__ = "art.attacks.evasion.fake"
+    assert registry.describe(Wrapped).startswith("ART's Wrapped: The Basic Iterative Method of Kurakin")
 
 
 def test_listing_does_not_import_plugins(third_party):
