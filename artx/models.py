@@ -31,6 +31,8 @@ __all__ = [
     "ShallowMLP",
     "Linear",
     "CarliniWagnerMNIST",
+    "InputOffset",
+    "keras_init",
     "Maxout",
     "MaxoutMLP",
     "MLP",
@@ -174,41 +176,88 @@ class Linear(_ZooModel):
         )
 
 
+class InputOffset(nn.Module):
+    """Adds a constant to the input: a net trained on images in [a, a + 1] (e.g. C&W's code, [−0.5, 0.5])
+    served on images in [0, 1], so ART's box and the attacks' distances stay those of [0, 1]."""
+
+    def __init__(self, offset: float):
+        super().__init__()
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.offset
+
+    def extra_repr(self) -> str:
+        return f"offset={self.offset:g}"
+
+
+def keras_init(model: nn.Module) -> None:
+    """Keras' default initialisation, in place: Glorot-uniform weights (``nn.init.xavier_uniform_``, the
+    same fans as Keras' for convolutions and dense layers) and zero biases."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class CarliniWagnerMNIST(_ZooModel):
     """The MNIST network of Carlini & Wagner (2017), ``train_models.py``.
 
     conv(32, 3x3) → ReLU → conv(32, 3x3) → ReLU → maxpool 2 → conv(64, 3x3) → ReLU →
     conv(64, 3x3) → ReLU → maxpool 2 → fc(1024 → 200) → ReLU → dropout 0.5 → fc(200 → 200) →
     ReLU → fc(200 → 10); unpadded ("valid") convolutions as in the original.
+
+    :param input_offset: Added to the input first (layer ``offset``, no parameters; absent when 0): C&W's
+        code trains on images in [−0.5, 0.5], i.e. ``input_offset=-0.5`` on artx's [0, 1] images.
+    :param init: ``"torch"`` (PyTorch's default initialisation) or ``"keras"`` (Keras' default, which
+        C&W's code used: Glorot-uniform weights, zero biases; see :func:`keras_init`).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        dropout: float = 0.5,
+        input_offset: float = 0.0,
+        init: str = "torch",
+    ):
         _check_common(in_channels, input_size, num_classes, min_size=20)
         check_float(dropout, "dropout", minimum=0.0, maximum=1.0, max_inclusive=False)
+        check_float(input_offset, "input_offset")
+        check_choice(init, "init", ("torch", "keras"))
         side = ((input_size - 4) // 2 - 4) // 2
+        # the offset layer only when used: the default net's layers (and cached state dicts) stay as they were
+        offset = [("offset", InputOffset(float(input_offset)))] if input_offset else []
         super().__init__(
             OrderedDict(
-                conv1=nn.Conv2d(in_channels, 32, kernel_size=3),
-                relu1=nn.ReLU(),
-                conv2=nn.Conv2d(32, 32, kernel_size=3),
-                relu2=nn.ReLU(),
-                pool1=nn.MaxPool2d(2),
-                conv3=nn.Conv2d(32, 64, kernel_size=3),
-                relu3=nn.ReLU(),
-                conv4=nn.Conv2d(64, 64, kernel_size=3),
-                relu4=nn.ReLU(),
-                pool2=nn.MaxPool2d(2),
-                flatten=nn.Flatten(),
-                fc1=nn.Linear(64 * side * side, 200),
-                relu5=nn.ReLU(),
-                dropout1=nn.Dropout(dropout),
-                fc2=nn.Linear(200, 200),
-                relu6=nn.ReLU(),
-                fc3=nn.Linear(200, num_classes),
+                [
+                    *offset,
+                    ("conv1", nn.Conv2d(in_channels, 32, kernel_size=3)),
+                    ("relu1", nn.ReLU()),
+                    ("conv2", nn.Conv2d(32, 32, kernel_size=3)),
+                    ("relu2", nn.ReLU()),
+                    ("pool1", nn.MaxPool2d(2)),
+                    ("conv3", nn.Conv2d(32, 64, kernel_size=3)),
+                    ("relu3", nn.ReLU()),
+                    ("conv4", nn.Conv2d(64, 64, kernel_size=3)),
+                    ("relu4", nn.ReLU()),
+                    ("pool2", nn.MaxPool2d(2)),
+                    ("flatten", nn.Flatten()),
+                    ("fc1", nn.Linear(64 * side * side, 200)),
+                    ("relu5", nn.ReLU()),
+                    ("dropout1", nn.Dropout(dropout)),
+                    ("fc2", nn.Linear(200, 200)),
+                    ("relu6", nn.ReLU()),
+                    ("fc3", nn.Linear(200, num_classes)),
+                ]
             ),
             (in_channels, input_size, input_size),
             num_classes,
         )
+        if init == "keras":
+            keras_init(self)
 
 
 class Maxout(nn.Module):

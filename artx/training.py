@@ -36,10 +36,11 @@ from artx.validation import check_choice, check_float, check_images, check_int, 
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adabound")
+OPTIMIZERS = ("adam", "sgd", "sgd-nesterov", "rmsprop", "adabound")
 
-#: Default learning rates. SGD uses momentum 0.9; AdaBound's final (SGD-like) rate is 0.1.
-DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3, "adabound": 1e-3}
+#: Default learning rates. SGD uses momentum 0.9 (``sgd-nesterov``: Nesterov momentum 0.9, as Keras'
+#: ``SGD(momentum=0.9, nesterov=True)``); AdaBound's final (SGD-like) rate is 0.1.
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2, "sgd-nesterov": 1e-2, "rmsprop": 1e-3, "adabound": 1e-3}
 
 
 @dataclasses.dataclass
@@ -61,7 +62,8 @@ class TrainingDivergedError(ValueError):
 def make_optimizer(
     name: str, parameters: Iterable[nn.Parameter], lr: float | None = None, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
-    """Create an optimizer by name: ``adam``, ``sgd`` (momentum 0.9), ``rmsprop``, ``adabound``.
+    """Create an optimizer by name: ``adam``, ``sgd`` (momentum 0.9), ``sgd-nesterov`` (Nesterov
+    momentum 0.9), ``rmsprop``, ``adabound``.
 
     ``weight_decay`` is the optimizers' classic (coupled) L2 term: λ·w added to each gradient,
     i.e. λ/2·‖w‖² added to the loss. AdaBound comes from the maintained ``pytorch-optimizer``
@@ -75,6 +77,8 @@ def make_optimizer(
         return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "sgd-nesterov":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=lr, weight_decay=weight_decay)
     from pytorch_optimizer import AdaBound
@@ -142,8 +146,11 @@ class TrainingSpec:
 
     :param arch: Registry name of the architecture (kind ``model``).
     :param epochs: Passes over the data (≥ 1).
-    :param optimizer: ``"adam"``, ``"sgd"`` (momentum 0.9), ``"rmsprop"`` or ``"adabound"``.
+    :param optimizer: ``"adam"``, ``"sgd"`` (momentum 0.9), ``"sgd-nesterov"`` (Nesterov momentum 0.9),
+        ``"rmsprop"`` or ``"adabound"``.
     :param lr: Learning rate; None for the optimizer's default in :data:`DEFAULT_LR`.
+    :param lr_decay: Inverse-time decay per step, Keras' ``decay``: the ``t``-th update (from 0, counted
+        over all epochs) uses ``lr / (1 + lr_decay · t)``. 0: a constant learning rate.
     :param batch_size: Mini-batch size.
     :param weight_decay: Coupled L2 weight decay λ of the optimizer (λ/2·‖w‖² in the loss).
     :param model_params: Constructor parameters of the architecture (e.g. ``{"dropout": 0.5}``).
@@ -160,6 +167,7 @@ class TrainingSpec:
     lr: float | None = None
     batch_size: int = 128
     weight_decay: float = 0.0
+    lr_decay: float = 0.0
     model_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     trainable: tuple[str, ...] | None = None
     objective: Objective | None = None
@@ -174,6 +182,7 @@ class TrainingSpec:
             check_float(self.lr, "lr", minimum=0.0, min_inclusive=False)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_float(self.weight_decay, "weight_decay", minimum=0.0)
+        check_float(self.lr_decay, "lr_decay", minimum=0.0)
         if self.max_norm is not None:
             check_float(self.max_norm, "max_norm", minimum=0.0, min_inclusive=False)
         if not isinstance(self.model_params, Mapping):
@@ -208,8 +217,8 @@ class TrainingSpec:
     def key_fields(self) -> dict[str, Any]:
         """The fields that determine the trained weights, as JSON (the cache key's training part).
 
-        Weight decay, a non-default objective and a max-norm constraint appear only when set, so that entries of
-        plain training keep the keys they had before these fields existed.
+        Weight decay, a learning-rate decay, a non-default objective and a max-norm constraint appear only when set,
+        so that entries of plain training keep the keys they had before these fields existed.
         """
         fields: dict[str, Any] = {
             "arch": self.arch,
@@ -222,6 +231,8 @@ class TrainingSpec:
         }
         if self.weight_decay:
             fields["weight_decay"] = self.weight_decay
+        if self.lr_decay:
+            fields["lr_decay"] = float(self.lr_decay)
         if self.objective is not None and self.objective != CrossEntropy():
             fields["objective"] = self.objective.key()
         if self.max_norm is not None:
@@ -234,16 +245,18 @@ class TrainingSpec:
             **self.key_fields(),
             "lr": self.lr,
             "weight_decay": self.weight_decay,
+            "lr_decay": self.lr_decay,
             "objective": None if self.objective is None else self.objective.key(),
             "max_norm": self.max_norm,
         }
 
     def describe(self) -> str:
         """One line for notes: ``paper-cnn, 2 epochs, adam (lr 0.001), batch 128``."""
+        decay = f", decay {self.lr_decay:g} per step" if self.lr_decay else ""
         parts = [
             f"{self.arch}" + (f" {self.model_params}" if self.model_params else ""),
             f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
-            f"{self.optimizer} (lr {self.resolved_lr:g})",
+            f"{self.optimizer} (lr {self.resolved_lr:g}{decay})",
             f"batch {self.batch_size}",
         ]
         if self.weight_decay:
@@ -366,6 +379,7 @@ def train(
     x_all = torch.from_numpy(x).to(device)
     y_all = torch.from_numpy(y if y.ndim == 2 else y.astype(np.int64)).to(device)
     n, epochs, batch_size = len(x_all), spec.epochs, spec.batch_size
+    steps_per_epoch = -(-n // batch_size)
     started = time.perf_counter()
     try:
         for epoch in range(start_epoch, epochs):
@@ -382,7 +396,10 @@ def train(
                     leave=False,
                     disable=not progress or None,
                 )
-                for start in bar:
+                for step, start in enumerate(bar, start=epoch * steps_per_epoch):
+                    if spec.lr_decay:  # a function of the step: a resumed run continues the same schedule
+                        for group in opt.param_groups:
+                            group["lr"] = spec.resolved_lr / (1.0 + spec.lr_decay * step)
                     index = order[start : start + batch_size]
                     xb, yb = x_all[index], y_all[index]
                     opt.zero_grad(set_to_none=True)

@@ -35,6 +35,33 @@ def test_dropout_placement():
     assert cw.fc1.in_features == 1024 and cw.dropout1.p == 0.5
 
 
+def test_cw_mnist_as_cw_code_trains_it_offset_input_and_keras_initialisation():
+    plain = build_model("cw-mnist", seed=0)
+    shifted = build_model("cw-mnist", seed=0, input_offset=-0.5)
+    # the offset layer has no parameters: same state-dict keys and weights as the default net
+    assert list(shifted.state_dict()) == list(plain.state_dict()) and "offset" not in dict(plain.named_children())
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), shifted.state_dict().values()))
+    # shifting the input by −0.5 is the default net with conv1's bias moved by −0.5 · Σ weights
+    plain.conv1.bias.data -= 0.5 * plain.conv1.weight.data.sum(dim=(1, 2, 3))
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(shifted.eval()(x), plain.eval()(x), rtol=1e-5, atol=1e-5)
+
+    keras = build_model("cw-mnist", seed=0, init="keras")
+    for layer in (keras.conv1, keras.conv4, keras.fc1, keras.fc3):
+        assert float(layer.bias.detach().abs().max()) == 0.0
+        fan_in, fan_out = layer.weight[0].numel(), layer.weight.shape[0] * layer.weight[0, 0].numel()
+        bound = (6.0 / (fan_in + fan_out)) ** 0.5  # Glorot uniform: U(−bound, bound)
+        largest = float(layer.weight.detach().abs().max())
+        assert 0.9 * bound < largest <= bound
+    assert torch.equal(keras.conv1.weight, build_model("cw-mnist", seed=0, init="keras").conv1.weight)
+    with pytest.raises(ValueError, match="init"):
+        build_model("cw-mnist", init="glorot")
+    with pytest.raises(ValueError, match="input_offset"):
+        build_model("cw-mnist", input_offset=float("nan"))
+    with pytest.raises(TypeError, match="input_offset"):
+        build_model("cw-mnist", input_offset="-0.5")
+
+
 def test_seeded_initialisation_and_global_rng_untouched():
     torch.manual_seed(123)
     expected_next = torch.rand(1)

@@ -330,6 +330,43 @@ def test_max_norm_is_in_the_key_only_when_set_and_is_validated():
             TrainingSpec("linear", epochs=1, max_norm=bad)
 
 
+def test_lr_decay_is_keras_inverse_time_decay_per_step_and_survives_a_resume(small, tmp_path):
+    x, y = small  # 256 images, batch 64: 4 steps per epoch
+    spec = TrainingSpec("shallow-mlp", epochs=2, optimizer="sgd-nesterov", lr=0.1, batch_size=64, lr_decay=0.5)
+    model = build_model("shallow-mlp", seed=0)
+    seen = []
+    original_step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append((self.param_groups[0]["lr"], self.param_groups[0]["nesterov"]))
+        return original_step(self, *args, **kwargs)
+
+    torch.optim.SGD.step = recording_step
+    try:
+        train(model, x, y, spec, seed=0, progress=False)
+    finally:
+        torch.optim.SGD.step = original_step
+    assert [lr for lr, _ in seen] == pytest.approx([0.1 / (1 + 0.5 * t) for t in range(8)])
+    assert all(nesterov for _, nesterov in seen)
+    # a run resumed from the epoch-1 checkpoint continues the schedule at step 4 (not 0): bit-identical weights
+    checkpoint = tmp_path / "run.ckpt"
+    train(build_model("shallow-mlp", seed=0), x, y, spec, seed=0, checkpoint_path=checkpoint, checkpoint_tag="t")
+    assert atomic.torch_load_sealed(checkpoint)["epoch"] == 1
+    resumed = build_model("shallow-mlp", seed=0)
+    train(resumed, x, y, spec, seed=0, checkpoint_path=checkpoint, checkpoint_tag="t", progress=False)
+    assert same_weights(weights(resumed), weights(model))
+
+
+def test_lr_decay_is_in_the_key_only_when_set_and_is_validated():
+    plain = TrainingSpec("linear", epochs=1, optimizer="sgd-nesterov")
+    assert "lr_decay" not in plain.key_fields() and plain.key_fields()["lr"] == 0.01
+    decayed = plain.replace(lr_decay=1e-6)
+    assert decayed.key_fields()["lr_decay"] == 1e-6 and "decay 1e-06 per step" in decayed.describe()
+    for bad, error in ((-1e-6, ValueError), (float("inf"), ValueError), ("1e-6", TypeError)):
+        with pytest.raises(error, match="lr_decay"):
+            TrainingSpec("linear", epochs=1, lr_decay=bad)
+
+
 def test_max_norm_needs_a_trainable_linear_layer(small):
     x, y = small
     spec = TrainingSpec("lenet5-dropout", epochs=1, trainable=("conv1",), max_norm=1.0)
