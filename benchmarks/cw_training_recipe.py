@@ -85,6 +85,32 @@ def replay(folder: Path, attack: str, seed: int, index, attack_set, chunk_images
     return {"success": success, "distance": distance}
 
 
+def activity(model, x) -> str:
+    """How the net's ReLUs fire on ``x`` (the test set): per layer, the units (a convolution's channels)
+    that never fire on any image (anywhere, for a channel) and the mean share of firing units; and the
+    mean largest logit. A description of each net, beside the attacks' results."""
+    import torch
+
+    fired: dict[str, list] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: fired.setdefault(name, []).append(out > 0))
+        for name, module in model.named_children()
+        if isinstance(module, torch.nn.ReLU)
+    ]
+    try:
+        with torch.no_grad():
+            top = [model(torch.from_numpy(x[i : i + 1000])).max(1).values for i in range(0, len(x), 1000)]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    parts = []
+    for name, batches in fired.items():
+        on = torch.cat(batches)  # (images, units) or (images, channels, h, w)
+        ever = on.flatten(2).any(2).any(0) if on.dim() == 4 else on.any(0)
+        parts.append(f"{name} {int((~ever).sum())}/{ever.numel()} never, {100 * on.float().mean():.0f}% firing")
+    return "; ".join(parts) + f"; mean largest logit {float(torch.cat(top).mean()):.1f}"
+
+
 def _per_image(values, width: int):
     import numpy as np
 
@@ -148,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             f"clean test accuracy {accuracy[label]:.2f}%",
             flush=True,
         )
+        print(f"  its ReLUs on the test set: {activity(trained.model.eval(), x_test)}", flush=True)
     index = first_correct(list(nets.values()), x_test, y_test, args.images)
     if len(index) < args.images:
         raise SystemExit(f"only {len(index)} test images are classified correctly by both nets; need {args.images}")
