@@ -15,8 +15,9 @@ test images both nets classify correctly and runs ``--attacks`` (reference attac
 preset's parameters) toward each of the nine other classes on both nets, ``--chunk`` images per batched
 attack; each (attack, net, chunk) result is stored in the artx cache, so a killed run resumes. Per attack and
 net: targeted success over the pairs and the mean distance over successes; per attack, the difference in
-success (code recipe − Table II), paired over images (each image's success rate over its nine targets), and
-in distance, paired over the pairs both nets' attacks fooled, decided with ``artx.claims.greater`` (2 SE).
+success (code recipe − Table II), paired over images (each image's success rate over its nine targets),
+decided with ``artx.claims.greater`` (2 SE), and the mean difference in distance over the pairs both nets'
+attacks fooled (with its SE, not decided).
 A third reading names where the misses fall: per target class, on each net.
 
 With ``--replay-units FOLDER`` (the cw-attacks paper run's finished units, e.g.
